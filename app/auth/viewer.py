@@ -1,0 +1,47 @@
+"""Who is asking: nobody yet, a staff user of one tenant, or a portal account."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from app.db.models import StaffRole
+from app.db.scope import NOBODY, Scope
+
+
+@dataclass(frozen=True, slots=True)
+class Anonymous:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class StaffViewer:
+    user_id: uuid.UUID
+    tenant_id: uuid.UUID
+    role: StaffRole
+    name: str
+    email: str
+
+
+@dataclass(frozen=True, slots=True)
+class PortalViewer:
+    account_id: uuid.UUID
+    name: str
+    email: str
+    tenant_ids: frozenset[uuid.UUID]
+
+
+Viewer = Anonymous | StaffViewer | PortalViewer
+
+ANONYMOUS = Anonymous()
+
+
+def scope_for(viewer: Viewer) -> Scope:
+    """The tenants a viewer's queries may reach; an anonymous viewer reaches none."""
+    match viewer:
+        case StaffViewer(tenant_id=tenant_id):
+            return Scope.tenant(tenant_id)
+        case PortalViewer(tenant_ids=tenant_ids):
+            return Scope.tenants(tenant_ids)
+        case _:
+            return NOBODY

@@ -1,0 +1,41 @@
+"""What every resolver sees about the request it answers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from starlette.requests import Request
+from starlette.responses import Response
+from strawberry.types import Info as StrawberryInfo
+
+from app.auth.viewer import Viewer, scope_for
+from app.dataloaders import Loaders
+from app.db.scope import Scope
+from app.db.session import Database
+from app.settings import Settings
+
+
+@dataclass
+class Context:
+    request: Request
+    response: Response | None
+    db: Database
+    settings: Settings
+    viewer: Viewer
+    request_id: str
+    _loaders: Loaders | None = field(default=None, init=False, repr=False)
+
+    @cached_property
+    def scope(self) -> Scope:
+        return scope_for(self.viewer)
+
+    @property
+    def loaders(self) -> Loaders:
+        # Built on first use: a request that loads nothing builds no loaders.
+        if self._loaders is None:
+            self._loaders = Loaders(self.db, self.scope)
+        return self._loaders
+
+
+Info = StrawberryInfo[Context, None]

@@ -1,0 +1,55 @@
+"""The per-request registry of DataLoaders, each built the first time it is asked for.
+
+It lives on the request's context, never on a WebSocket connection's: a loader caches
+what it loaded, and a connection outlives any one answer.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from app.dataloaders.customers import (
+    ContactByIdLoader,
+    ContactsByCustomerIdLoader,
+    ContactsBySiteIdLoader,
+    CustomerByIdLoader,
+    SiteByIdLoader,
+    SitesByCustomerIdLoader,
+)
+from app.dataloaders.staff import StaffUserByIdLoader
+from app.db.scope import Scope
+from app.db.session import Database
+
+
+class Loaders:
+    def __init__(self, db: Database, scope: Scope) -> None:
+        self._db = db
+        self._scope = scope
+
+    @cached_property
+    def customer_by_id(self) -> CustomerByIdLoader:
+        return CustomerByIdLoader(self._db, self._scope)
+
+    @cached_property
+    def contact_by_id(self) -> ContactByIdLoader:
+        return ContactByIdLoader(self._db, self._scope)
+
+    @cached_property
+    def site_by_id(self) -> SiteByIdLoader:
+        return SiteByIdLoader(self._db, self._scope)
+
+    @cached_property
+    def contacts_by_customer_id(self) -> ContactsByCustomerIdLoader:
+        return ContactsByCustomerIdLoader(self._db, self._scope)
+
+    @cached_property
+    def contacts_by_site_id(self) -> ContactsBySiteIdLoader:
+        return ContactsBySiteIdLoader(self._db, self._scope)
+
+    @cached_property
+    def sites_by_customer_id(self) -> SitesByCustomerIdLoader:
+        return SitesByCustomerIdLoader(self._db, self._scope)
+
+    @cached_property
+    def staff_user_by_id(self) -> StaffUserByIdLoader:
+        return StaffUserByIdLoader(self._db, self._scope)

@@ -1,0 +1,84 @@
+"""The shape every loader shares: one batch, one session, results in key order."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Hashable, Iterable, Sequence
+import uuid
+from typing import ClassVar, Generic, TypeVar, cast
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+from strawberry.dataloader import DataLoader
+
+from app.db.base import TenantOwned
+from app.db.scope import Scope
+from app.db.session import Database
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+Row = TypeVar("Row")
+
+
+class SessionLoader(DataLoader[K, V], Generic[K, V]):
+    """A DataLoader whose every batch runs in a session of its own.
+
+    Strawberry dispatches batches as separate tasks, so two batches must never share an
+    AsyncSession; the session carries the viewer's tenant scope.
+    """
+
+    def __init__(self, db: Database, scope: Scope) -> None:
+        self._db = db
+        self._scope = scope
+        super().__init__(load_fn=self._load)
+
+    async def _load(self, keys: list[K]) -> Sequence[V]:
+        async with self._db.session(self._scope) as session:
+            return await self.batch(session, keys)
+
+    async def batch(self, session: AsyncSession, keys: list[K]) -> Sequence[V]:
+        raise NotImplementedError
+
+
+def one_per_key(rows: Iterable[Row], keys: Sequence[K], key: Callable[[Row], K]) -> list[Row | None]:
+    found = {key(row): row for row in rows}
+    return [found.get(k) for k in keys]
+
+
+def many_per_key(rows: Iterable[Row], keys: Sequence[K], key: Callable[[Row], K]) -> list[list[Row]]:
+    grouped: dict[K, list[Row]] = defaultdict(list)
+    for row in rows:
+        grouped[key(row)].append(row)
+    return [grouped.get(k, []) for k in keys]
+
+
+M = TypeVar("M", bound=TenantOwned)
+
+
+class ByIdLoader(SessionLoader[uuid.UUID, M | None], Generic[M]):
+    """Loads rows of `model` by id; an id outside the viewer's scope loads as None."""
+
+    model: ClassVar[type[TenantOwned]]
+
+    async def batch(self, session: AsyncSession, keys: list[uuid.UUID]) -> Sequence[M | None]:
+        rows = await session.scalars(sa.select(self.model).where(self.model.id.in_(keys)))
+        return one_per_key(cast("Iterable[M]", rows), keys, lambda row: row.id)
+
+
+class ByParentLoader(SessionLoader[uuid.UUID, list[M]], Generic[M]):
+    """Loads the rows of `model` under each parent id, ordered by `order_by` then id."""
+
+    model: ClassVar[type[TenantOwned]]
+    parent: ClassVar[str]
+    order_by: ClassVar[str]
+
+    async def batch(self, session: AsyncSession, keys: list[uuid.UUID]) -> Sequence[list[M]]:
+        parent = getattr(self.model, self.parent)
+        rows = await session.scalars(
+            sa.select(self.model)
+            .where(parent.in_(keys))
+            .order_by(getattr(self.model, self.order_by), self.model.id)
+        )
+        return many_per_key(
+            cast("Iterable[M]", rows), keys, lambda row: getattr(row, self.parent)
+        )

@@ -1,0 +1,61 @@
+"""Errors that are part of the API: each has a stable code clients can branch on."""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+
+class ErrorCode(enum.StrEnum):
+    """Every code the two schemas can answer with. Codes are never renamed or reused."""
+
+    INVALID_INPUT = "INVALID_INPUT"
+    INVALID_CURSOR = "INVALID_CURSOR"
+    NOT_FOUND = "NOT_FOUND"
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    FORBIDDEN = "FORBIDDEN"
+    ROLE_FORBIDDEN = "ROLE_FORBIDDEN"
+    MODULE_FORBIDDEN = "MODULE_FORBIDDEN"
+    PORTAL_NOT_IN_PLAN = "PORTAL_NOT_IN_PLAN"
+    PORTAL_DISABLED = "PORTAL_DISABLED"
+    EMAIL_REQUIRED = "EMAIL_REQUIRED"
+    RATE_LIMITED = "RATE_LIMITED"
+    INTERNAL_ERROR = "INTERNAL_ERROR"
+
+
+class AppError(Exception):
+    """An expected failure: shown to the client with its code, never masked."""
+
+    code: ErrorCode = ErrorCode.INVALID_INPUT
+
+    def __init__(
+        self, message: str, *, code: ErrorCode | None = None, field: str | None = None
+    ) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+        self.message = message
+        self.field = field
+
+    @property
+    def extensions(self) -> dict[str, Any]:
+        extensions: dict[str, Any] = {"code": self.code.value}
+        if self.field is not None:
+            extensions["field"] = self.field
+        return extensions
+
+
+class NotFound(AppError):
+    code = ErrorCode.NOT_FOUND
+
+
+class Unauthenticated(AppError):
+    code = ErrorCode.UNAUTHENTICATED
+
+
+class Forbidden(AppError):
+    code = ErrorCode.FORBIDDEN
+
+
+class InvalidCursor(AppError):
+    code = ErrorCode.INVALID_CURSOR

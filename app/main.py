@@ -1,0 +1,109 @@
+"""The application factory: both GraphQL schemas, health checks, and their middleware."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import sqlalchemy as sa
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from strawberry.asgi import GraphQL
+from cross_web import HTTPException
+
+from app.auth.resolve import resolve_viewer
+from app.auth.tokens import Audience
+from app.context import Context
+from app.db.scope import SYSTEM
+from app.db.session import Database, create_engine
+from app.errors import Unauthenticated
+from app.http import BodyLimitMiddleware, RequestIdMiddleware
+from app.schema.build import GatewaySchema
+from app.schema.portal import portal_schema
+from app.schema.staff import staff_schema
+from app.settings import Settings, get_settings
+
+logger = logging.getLogger("app")
+
+
+class GraphQLEndpoint(GraphQL[Context, None]):
+    """One schema's HTTP endpoint; it builds the per-request context."""
+
+    def __init__(
+        self, schema: GatewaySchema, *, db: Database, settings: Settings, audience: Audience
+    ) -> None:
+        super().__init__(
+            schema,
+            graphql_ide="graphiql" if settings.is_development else None,
+            allow_queries_via_get=True,
+        )
+        self.db = db
+        self.settings = settings
+        self.audience = audience
+
+    async def get_context(self, request: Request, response: Any) -> Context:  # type: ignore[override]
+        try:
+            viewer = await resolve_viewer(request, self.db, self.settings, self.audience)
+        except Unauthenticated as error:
+            raise HTTPException(401, error.message) from error
+        return Context(
+            request=request,
+            response=response if isinstance(response, Response) else None,
+            db=self.db,
+            settings=self.settings,
+            viewer=viewer,
+            request_id=request.state.request_id,
+        )
+
+
+def create_app(settings: Settings | None = None, *, db: Database | None = None) -> Starlette:
+    settings = settings or get_settings()
+    database = db or Database(create_engine(settings.database_url, pool_size=settings.database_pool_size))
+    production = settings.is_production
+
+    staff = GraphQLEndpoint(
+        staff_schema(production=production), db=database, settings=settings, audience=Audience.STAFF
+    )
+    portal = GraphQLEndpoint(
+        portal_schema(production=production), db=database, settings=settings, audience=Audience.PORTAL
+    )
+
+    async def healthz(_: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(_: Request) -> Response:
+        try:
+            async with database.session(SYSTEM) as session:
+                await session.execute(sa.text("SELECT 1"))
+        except Exception:
+            logger.exception("the database does not answer")
+            return JSONResponse({"status": "unavailable"}, status_code=503)
+        return JSONResponse({"status": "ready"})
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        yield
+        if db is None:
+            await database.dispose()
+
+    app = Starlette(
+        routes=[
+            Route("/graphql", staff, methods=["GET", "POST"]),
+            Route("/portal/graphql", portal, methods=["GET", "POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
+        ],
+        middleware=[
+            Middleware(RequestIdMiddleware),
+            Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.db = database
+    app.state.settings = settings
+    return app

@@ -1,0 +1,62 @@
+"""Who is signed in: staff users and portal accounts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import strawberry
+from strawberry import relay
+
+from app.auth.viewer import PortalViewer
+from app.db import models
+from app.context import Info
+from app.schema.permissions import StaffRoleEnum
+from app.schema.relay import load_by_ids, nodes_from_rows, parse_uuid
+
+
+@strawberry.type(description="A member of the office staff.")
+class StaffUser(relay.Node):
+    id: relay.NodeID[str]
+    name: str
+    email: str
+    role: StaffRoleEnum  # type: ignore[valid-type]
+
+    @classmethod
+    def from_row(cls, row: models.StaffUser) -> StaffUser:
+        return cls(id=str(row.id), name=row.name, email=row.email, role=row.role)
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[StaffUser | None]:
+        rows = await load_by_ids(info.context.loaders.staff_user_by_id, node_ids)
+        return nodes_from_rows(rows, cls.from_row)
+
+
+@strawberry.type(description="The portal sign-in of one person, across every contractor.")
+class PortalAccount(relay.Node):
+    id: relay.NodeID[str]
+    name: str
+    email: str
+
+    @classmethod
+    def from_viewer(cls, viewer: PortalViewer) -> PortalAccount:
+        return cls(id=str(viewer.account_id), name=viewer.name, email=viewer.email)
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[PortalAccount | None]:
+        # A portal user can see exactly one account: their own.
+        viewer = info.context.viewer
+        return [
+            cls.from_viewer(viewer)
+            if isinstance(viewer, PortalViewer) and parse_uuid(str(node_id)) == viewer.account_id
+            else None
+            for node_id in node_ids
+        ]
+
+
+def portal_account_of(viewer: Any) -> PortalAccount | None:
+    return PortalAccount.from_viewer(viewer) if isinstance(viewer, PortalViewer) else None

@@ -1,0 +1,78 @@
+"""Field guards. Each prints itself as a directive in the SDL, so the SDL says who may read
+what, and the server enforces exactly that."""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+import strawberry
+from strawberry.permission import BasePermission, PermissionExtension
+from strawberry.schema_directive import Location
+
+from app.auth.viewer import PortalViewer, StaffViewer
+from app.db.models import StaffRole
+from app.errors import AppError, ErrorCode, Unauthenticated
+from app.context import Info
+
+StaffRoleEnum = strawberry.enum(StaffRole, name="StaffRole", description="The staff ladder.")
+
+
+@strawberry.schema_directive(
+    locations=[Location.FIELD_DEFINITION],
+    name="requiresRole",
+    description="Only staff at this role or above may use this field.",
+)
+class RequiresRoleDirective:
+    min: StaffRoleEnum  # type: ignore[valid-type]
+
+
+@strawberry.schema_directive(
+    locations=[Location.FIELD_DEFINITION],
+    name="requiresPortalUser",
+    description="Only a signed-in portal user may use this field.",
+)
+class RequiresPortalUserDirective:
+    pass
+
+
+class RequiresRole(BasePermission):
+    message = "Your role does not allow this."
+
+    def __init__(self, minimum: StaffRole) -> None:
+        self.minimum = minimum
+        self._schema_directive = RequiresRoleDirective(min=minimum)  # type: ignore[misc]
+
+    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        viewer = info.context.viewer
+        if not isinstance(viewer, StaffViewer):
+            raise Unauthenticated("Sign in as staff to use this.")
+        return viewer.role.at_least(self.minimum)
+
+    def on_unauthorized(self) -> None:
+        raise AppError(
+            f"This needs the {self.minimum.value} role or higher.", code=ErrorCode.ROLE_FORBIDDEN
+        )
+
+
+class RequiresPortalUser(BasePermission):
+    message = "Sign in to the portal to use this."
+    _schema_directive = RequiresPortalUserDirective()
+
+    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        return isinstance(info.context.viewer, PortalViewer)
+
+    def on_unauthorized(self) -> None:
+        raise Unauthenticated(self.message)
+
+
+def guarded(*permissions: BasePermission) -> list[PermissionExtension]:
+    """The extension list of a guarded field; it goes last, so it runs first."""
+    return [PermissionExtension(permissions=list(permissions), use_directives=True)]
+
+
+class Policy(enum.Enum):
+    """Marks a field that is deliberately open, so the policy check can tell it from one
+    somebody forgot to guard."""
+
+    PUBLIC = "public"

@@ -1,0 +1,78 @@
+"""Relay conventions shared by both schemas: global ids, `node`, and connections."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
+
+import strawberry
+from strawberry import relay
+from strawberry.types.base import get_object_definition
+
+from app.resolvers.pagination import Page
+from app.context import Info
+
+N = TypeVar("N")
+Row = TypeVar("Row")
+
+
+def parse_uuid(value: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None
+
+
+def node_uuids(node_ids: Iterable[str]) -> list[uuid.UUID | None]:
+    return [parse_uuid(str(node_id)) for node_id in node_ids]
+
+
+async def load_by_ids(loader: Any, node_ids: Iterable[str]) -> list[Any]:
+    """Loads each id through a by-id loader; a malformed id loads as None like a missing one."""
+    ids = node_uuids(node_ids)
+    found = await loader.load_many([node_id for node_id in ids if node_id is not None])
+    by_id = {node_id: row for node_id, row in zip([i for i in ids if i is not None], found, strict=True)}
+    return [by_id.get(node_id) if node_id is not None else None for node_id in ids]
+
+
+def nodes_from_rows(rows: Sequence[Row | None], to_node: Callable[[Row], N]) -> list[N | None]:
+    return [to_node(row) if row is not None else None for row in rows]
+
+
+def connection(page: Page[Row], to_node: Callable[[Row], N]) -> relay.Connection[N]:
+    return relay.Connection(
+        edges=[
+            relay.Edge(cursor=cursor, node=to_node(row))
+            for row, cursor in zip(page.rows, page.cursors, strict=True)
+        ],
+        page_info=relay.PageInfo(
+            has_next_page=page.has_next_page,
+            has_previous_page=page.has_previous_page,
+            start_cursor=page.cursors[0] if page.cursors else None,
+            end_cursor=page.cursors[-1] if page.cursors else None,
+        ),
+    )
+
+
+async def resolve_node(info: Info, id: strawberry.ID) -> relay.Node | None:
+    """Any object of this schema by its global id. An id that is malformed, names a type
+    this schema does not have, or points at something the viewer may not see, is null."""
+    try:
+        global_id = relay.GlobalID.from_id(id)
+    except (relay.GlobalIDValueError, ValueError):
+        return None
+    graphql_type = info.schema.get_type_by_name(global_id.type_name)
+    definition = get_object_definition(graphql_type) if graphql_type is not None else None
+    if definition is None or not issubclass(definition.origin, relay.Node):
+        return None
+    origin: type[relay.Node] = definition.origin
+    nodes = await origin.resolve_nodes(info=info, node_ids=[global_id.node_id], required=False)
+    return next(iter(nodes), None)
+
+
+def node_field() -> Any:
+    return strawberry.field(
+        resolver=resolve_node,
+        description="Any object this viewer may see, by its global id; null when there is none.",
+    )

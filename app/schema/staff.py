@@ -1,0 +1,47 @@
+"""The staff schema, served at /graphql to the office dashboard and to integrators."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry import relay
+
+from app.auth.viewer import StaffViewer
+from app.context import Info
+from app.db.models import StaffRole
+from app.resolvers.customers import customers_page
+from app.schema.accounts import StaffUser
+from app.schema.build import GatewaySchema, build_schema
+from app.schema.customers import Contact, Customer, Site
+from app.schema.permissions import RequiresRole, guarded
+from app.schema.relay import connection, node_field
+
+
+@strawberry.type
+class Query:
+    node: relay.Node | None = node_field()
+
+    @strawberry.field(description="The signed-in staff user; null when nobody is signed in.")
+    def viewer(self, info: Info) -> StaffUser | None:
+        viewer = info.context.viewer
+        if not isinstance(viewer, StaffViewer):
+            return None
+        return StaffUser(id=str(viewer.user_id), name=viewer.name, email=viewer.email, role=viewer.role)
+
+    @strawberry.field(
+        description="The business's customers, by name.",
+        extensions=guarded(RequiresRole(StaffRole.TECHNICIAN)),
+    )
+    async def customers(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> relay.Connection[Customer]:
+        page = await customers_page(info.context, first=first, after=after)
+        return connection(page, Customer.from_row)
+
+
+def staff_schema(*, production: bool) -> GatewaySchema:
+    return build_schema(
+        query=Query,
+        types=[Contact, Customer, Site, StaffUser],
+        production=production,
+        introspection=True,
+    )
