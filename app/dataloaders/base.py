@@ -34,9 +34,9 @@ class SessionLoader(DataLoader[K, V], Generic[K, V]):
 
     async def _load(self, keys: list[K]) -> Sequence[V]:
         async with self._db.session(self._scope) as session:
-            return await self.batch(session, keys)
+            return await self.fetch(session, keys)
 
-    async def batch(self, session: AsyncSession, keys: list[K]) -> Sequence[V]:
+    async def fetch(self, session: AsyncSession, keys: list[K]) -> Sequence[V]:
         raise NotImplementedError
 
 
@@ -60,7 +60,7 @@ class ByIdLoader(SessionLoader[uuid.UUID, M | None], Generic[M]):
 
     model: ClassVar[type[TenantOwned]]
 
-    async def batch(self, session: AsyncSession, keys: list[uuid.UUID]) -> Sequence[M | None]:
+    async def fetch(self, session: AsyncSession, keys: list[uuid.UUID]) -> Sequence[M | None]:
         rows = await session.scalars(sa.select(self.model).where(self.model.id.in_(keys)))
         return one_per_key(cast("Iterable[M]", rows), keys, lambda row: row.id)
 
@@ -72,7 +72,7 @@ class ByParentLoader(SessionLoader[uuid.UUID, list[M]], Generic[M]):
     parent: ClassVar[str]
     order_by: ClassVar[str]
 
-    async def batch(self, session: AsyncSession, keys: list[uuid.UUID]) -> Sequence[list[M]]:
+    async def fetch(self, session: AsyncSession, keys: list[uuid.UUID]) -> Sequence[list[M]]:
         parent = getattr(self.model, self.parent)
         rows = await session.scalars(
             sa.select(self.model)

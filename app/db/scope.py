@@ -12,9 +12,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from sqlalchemy import event
+from sqlmodel import SQLModel
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction, with_loader_criteria
 
 from app.db.base import TenantOwned
@@ -60,10 +62,12 @@ def scope_of(session: Session) -> Scope:
     return scope
 
 
-def _touches_tenant_tables(state: ORMExecuteState) -> bool:
-    return any(
-        mapper.class_ is not None and issubclass(mapper.class_, TenantOwned)
-        for mapper in state.all_mappers
+@cache
+def _tenant_models() -> tuple[type[TenantOwned], ...]:
+    return tuple(
+        mapper.class_
+        for mapper in SQLModel._sa_registry.mappers
+        if issubclass(mapper.class_, TenantOwned)
     )
 
 
@@ -73,17 +77,18 @@ def _add_tenant_criteria(state: ORMExecuteState) -> None:
         return
     if state.is_column_load or state.is_relationship_load:
         return
-    if not _touches_tenant_tables(state):
-        return
     scope = scope_of(state.session)
     if scope.tenant_ids is None:
         return
     allowed = tuple(scope.tenant_ids)
+    # Criteria for every tenant table, not just the selected ones: a table reached only
+    # through a join or an EXISTS is filtered too. Each applies only where its table appears.
     state.statement = state.statement.options(
-        with_loader_criteria(
-            TenantOwned,
-            lambda cls: cls.tenant_id.in_(allowed),
-            include_aliases=True,
+        *(
+            with_loader_criteria(
+                model, lambda cls: cls.tenant_id.in_(allowed), include_aliases=True
+            )
+            for model in _tenant_models()
         )
     )
 

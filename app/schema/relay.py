@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 import strawberry
 from strawberry import relay
-from strawberry.types.base import get_object_definition
+from strawberry.types.base import StrawberryObjectDefinition
 
 from app.resolvers.pagination import Page
 from app.context import Info
@@ -62,9 +62,10 @@ async def resolve_node(info: Info, id: strawberry.ID) -> relay.Node | None:
         global_id = relay.GlobalID.from_id(id)
     except (relay.GlobalIDValueError, ValueError):
         return None
-    graphql_type = info.schema.get_type_by_name(global_id.type_name)
-    definition = get_object_definition(graphql_type) if graphql_type is not None else None
-    if definition is None or not issubclass(definition.origin, relay.Node):
+    definition = info.schema.get_type_by_name(global_id.type_name)
+    if not isinstance(definition, StrawberryObjectDefinition) or not issubclass(
+        definition.origin, relay.Node
+    ):
         return None
     origin: type[relay.Node] = definition.origin
     nodes = await origin.resolve_nodes(info=info, node_ids=[global_id.node_id], required=False)

@@ -1,0 +1,90 @@
+"""`portal`: migrate, seed the demo, export the SDL, and serve."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+from collections.abc import Sequence
+from datetime import date
+
+import uvicorn
+
+from app.db.migrate import upgrade
+from app.db.seed import DEMO_PASSWORD, DemoSignIn, database_is_empty, seed_demo
+from app.db.session import Database, create_engine
+from app.settings import Settings, get_settings
+
+
+def _sqlite_folder(settings: Settings) -> None:
+    # The embedded default keeps its file under var/; make sure the folder is there.
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+
+
+async def _seed(settings: Settings, *, only_if_empty: bool) -> list[DemoSignIn] | None:
+    db = Database(create_engine(settings.database_url))
+    try:
+        if only_if_empty and not await database_is_empty(db):
+            return None
+        return await seed_demo(db, today=date.today())
+    finally:
+        await db.dispose()
+
+
+def print_sign_ins(sign_ins: Sequence[DemoSignIn]) -> None:
+    print(f"Demo sign-ins (password for all: {DEMO_PASSWORD}):")
+    for sign_in in sign_ins:
+        where = f"tenant {sign_in.tenant_slug}" if sign_in.tenant_slug else "portal"
+        print(f"  {sign_in.kind:<6} {sign_in.email:<34} {where:<18} {sign_in.role}")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="portal", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("migrate", help="upgrade the database to the latest migration")
+    seed = commands.add_parser("seed", help="write the demo tenants into the database")
+    seed.add_argument("--if-empty", action="store_true", help="only when there is no tenant yet")
+    commands.add_parser("schema", help="write schema.graphql and frontend-contract/portal.graphql")
+    serve = commands.add_parser("serve", help="serve both GraphQL endpoints")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    dev = commands.add_parser("dev", help="migrate, seed when empty, print sign-ins, serve")
+    dev.add_argument("--host", default="127.0.0.1")
+    dev.add_argument("--port", type=int, default=8000)
+    args = parser.parse_args(argv)
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    settings = get_settings()
+    if args.command == "schema":
+        from app.sdl import write
+
+        for path in write():
+            print(f"wrote {path}")
+        return
+    _sqlite_folder(settings)
+    if args.command in ("migrate", "dev"):
+        upgrade(settings.database_url)
+    if args.command == "seed":
+        print_sign_ins(asyncio.run(_seed(settings, only_if_empty=args.if_empty)) or [])
+    if args.command == "dev":
+        seeded = asyncio.run(_seed(settings, only_if_empty=True)) if settings.seed_demo else None
+        from app.db.seed import DEMO_SIGN_INS
+
+        print("Seeded the demo tenants." if seeded else "The database already has data.")
+        print_sign_ins(DEMO_SIGN_INS)
+        print(f"Staff playground:  http://{args.host}:{args.port}/graphql")
+        print(f"Portal playground: http://{args.host}:{args.port}/portal/graphql")
+    if args.command in ("serve", "dev"):
+        uvicorn.run(
+            "app.main:create_app",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=getattr(args, "workers", 1),
+            proxy_headers=True,
+        )
+
+
+if __name__ == "__main__":
+    main()

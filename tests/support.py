@@ -1,0 +1,119 @@
+"""Helpers the API tests share: posting GraphQL, signing in by token, counting SQL, and
+writing the few rows a test needs."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from sqlalchemy import event
+
+from app.auth.tokens import Audience, issue_access_token
+from app.db.models import Contact, ContactKind, Customer, Plan, Site, StaffRole, StaffUser, Tenant
+from app.db.scope import SYSTEM
+from app.db.session import Database
+from app.settings import Settings
+
+STAFF = "/graphql"
+PORTAL = "/portal/graphql"
+
+
+async def gql(
+    client: httpx.AsyncClient,
+    query: str,
+    variables: dict[str, Any] | None = None,
+    *,
+    path: str = STAFF,
+    token: str | None = None,
+) -> dict[str, Any]:
+    headers = {"authorization": f"Bearer {token}"} if token else {}
+    response = await client.post(path, json={"query": query, "variables": variables or {}}, headers=headers)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def error_codes(body: dict[str, Any]) -> list[str]:
+    return [error.get("extensions", {}).get("code") for error in body.get("errors", [])]
+
+
+def staff_token(settings: Settings, user: StaffUser) -> str:
+    return issue_access_token(settings, audience=Audience.STAFF, subject=user.id, tenant_id=user.tenant_id)
+
+
+@dataclass
+class StatementCounter:
+    statements: list[str] = field(default_factory=list)
+
+    @property
+    def count(self) -> int:
+        return len(self.statements)
+
+
+_TRANSACTION_CONTROL = {"BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE"}
+
+
+@contextmanager
+def count_statements(db: Database) -> Iterator[StatementCounter]:
+    """Counts every SQL statement the database runs inside the block."""
+    counter = StatementCounter()
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        # Transaction control is not work; SQLite's explicit BEGIN would double the count.
+        if statement.split(None, 1)[0].upper() not in _TRANSACTION_CONTROL:
+            counter.statements.append(statement)
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", record)
+    try:
+        yield counter
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", record)
+
+
+async def make_tenant(
+    db: Database, *, slug: str, plan: Plan = Plan.PRO, role: StaffRole = StaffRole.OWNER
+) -> tuple[Tenant, StaffUser]:
+    tenant = Tenant(slug=slug, name=slug.title())
+    user = StaffUser(tenant_id=tenant.id, email=f"{role.value.lower()}@{slug}.example", name="Sam Staff", role=role)
+    tenant.plan = plan
+    async with db.transaction(SYSTEM) as session:
+        session.add(tenant)
+        await session.flush()
+        session.add(user)
+    return tenant, user
+
+
+async def make_customers(
+    db: Database, tenant: Tenant, count: int, *, contacts: int = 2, sites: int = 2
+) -> list[Customer]:
+    """`count` customers, each with company contacts and sites with a site contact each."""
+    customers = [
+        Customer(tenant_id=tenant.id, name=f"Customer {n:04d}", portal_identifier=f"c{n:04d}-{uuid.uuid4().hex[:6]}")
+        for n in range(count)
+    ]
+    async with db.transaction(SYSTEM) as session:
+        session.add_all(customers)
+        await session.flush()
+        for customer in customers:
+            site_rows = [
+                Site(tenant_id=tenant.id, customer_id=customer.id, name=f"Site {s}", address_line1=f"{s} High Street")
+                for s in range(sites)
+            ]
+            session.add_all(site_rows)
+            await session.flush()
+            session.add_all(
+                Contact(tenant_id=tenant.id, customer_id=customer.id, kind=ContactKind.COMPANY, name=f"Person {c}")
+                for c in range(contacts)
+            )
+            session.add_all(
+                Contact(
+                    tenant_id=tenant.id, customer_id=customer.id, site_id=site.id,
+                    kind=ContactKind.SITE, name=f"Site person {site.name}",
+                )
+                for site in site_rows
+            )
+    return customers
