@@ -8,13 +8,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import sqlalchemy as sa
+from cross_web import HTTPException
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from strawberry.asgi import GraphQL
-from cross_web import HTTPException
 
 from app.auth.resolve import resolve_viewer
 from app.auth.tokens import Audience
@@ -63,14 +63,19 @@ class GraphQLEndpoint(GraphQL[Context, None]):
 
 def create_app(settings: Settings | None = None, *, db: Database | None = None) -> Starlette:
     settings = settings or get_settings()
-    database = db or Database(create_engine(settings.database_url, pool_size=settings.database_pool_size))
+    database = db or Database(
+        create_engine(settings.database_url, pool_size=settings.database_pool_size)
+    )
     production = settings.is_production
 
     staff = GraphQLEndpoint(
         staff_schema(production=production), db=database, settings=settings, audience=Audience.STAFF
     )
     portal = GraphQLEndpoint(
-        portal_schema(production=production), db=database, settings=settings, audience=Audience.PORTAL
+        portal_schema(production=production),
+        db=database,
+        settings=settings,
+        audience=Audience.PORTAL,
     )
 
     async def healthz(_: Request) -> Response:

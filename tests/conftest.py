@@ -24,9 +24,13 @@ DEMO_TODAY = date(2026, 11, 23)
 
 def pytest_configure(config: pytest.Config) -> None:
     if POSTGRES_URL and (why := postgres_reachable(POSTGRES_URL)):
-        raise pytest.UsageError(f"PORTAL_TEST_POSTGRES_URL is set but PostgreSQL is unreachable: {why}")
+        raise pytest.UsageError(
+            f"PORTAL_TEST_POSTGRES_URL is set but PostgreSQL is unreachable: {why}"
+        )
     if os.environ.get("CI") and not POSTGRES_URL:
-        raise pytest.UsageError("CI runs every database test on PostgreSQL: set PORTAL_TEST_POSTGRES_URL")
+        raise pytest.UsageError(
+            "CI runs every database test on PostgreSQL: set PORTAL_TEST_POSTGRES_URL"
+        )
 
 
 @pytest.fixture(scope="session")

@@ -74,8 +74,10 @@ class PostgresDatabases:
     created: list[str] = field(default_factory=list)
 
     def _url_for(self, database: str) -> str:
-        return make_url(self.admin_url).set(drivername="postgresql+asyncpg", database=database).render_as_string(
-            hide_password=False
+        return (
+            make_url(self.admin_url)
+            .set(drivername="postgresql+asyncpg", database=database)
+            .render_as_string(hide_password=False)
         )
 
     def _admin(self, sql: str) -> None:
@@ -83,7 +85,10 @@ class PostgresDatabases:
 
         async def run() -> None:
             connection = await asyncpg.connect(
-                host=url.host, port=url.port or 5432, user=url.username, password=url.password,
+                host=url.host,
+                port=url.port or 5432,
+                user=url.username,
+                password=url.password,
                 database=url.database,
             )
             try:
@@ -124,8 +129,12 @@ def postgres_reachable(url: str) -> str | None:
 
     async def probe() -> None:
         connection = await asyncpg.connect(
-            host=parsed.host, port=parsed.port or 5432, user=parsed.username,
-            password=parsed.password, database=parsed.database, timeout=5,
+            host=parsed.host,
+            port=parsed.port or 5432,
+            user=parsed.username,
+            password=parsed.password,
+            database=parsed.database,
+            timeout=5,
         )
         await connection.close()
 

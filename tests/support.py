@@ -31,7 +31,9 @@ async def gql(
     token: str | None = None,
 ) -> dict[str, Any]:
     headers = {"authorization": f"Bearer {token}"} if token else {}
-    response = await client.post(path, json={"query": query, "variables": variables or {}}, headers=headers)
+    response = await client.post(
+        path, json={"query": query, "variables": variables or {}}, headers=headers
+    )
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
@@ -42,7 +44,9 @@ def error_codes(body: dict[str, Any]) -> list[str]:
 
 
 def staff_token(settings: Settings, user: StaffUser) -> str:
-    return issue_access_token(settings, audience=Audience.STAFF, subject=user.id, tenant_id=user.tenant_id)
+    return issue_access_token(
+        settings, audience=Audience.STAFF, subject=user.id, tenant_id=user.tenant_id
+    )
 
 
 @dataclass
@@ -78,7 +82,12 @@ async def make_tenant(
     db: Database, *, slug: str, plan: Plan = Plan.PRO, role: StaffRole = StaffRole.OWNER
 ) -> tuple[Tenant, StaffUser]:
     tenant = Tenant(slug=slug, name=slug.title())
-    user = StaffUser(tenant_id=tenant.id, email=f"{role.value.lower()}@{slug}.example", name="Sam Staff", role=role)
+    user = StaffUser(
+        tenant_id=tenant.id,
+        email=f"{role.value.lower()}@{slug}.example",
+        name="Sam Staff",
+        role=role,
+    )
     tenant.plan = plan
     async with db.transaction(SYSTEM) as session:
         session.add(tenant)
@@ -92,7 +101,11 @@ async def make_customers(
 ) -> list[Customer]:
     """`count` customers, each with company contacts and sites with a site contact each."""
     customers = [
-        Customer(tenant_id=tenant.id, name=f"Customer {n:04d}", portal_identifier=f"c{n:04d}-{uuid.uuid4().hex[:6]}")
+        Customer(
+            tenant_id=tenant.id,
+            name=f"Customer {n:04d}",
+            portal_identifier=f"c{n:04d}-{uuid.uuid4().hex[:6]}",
+        )
         for n in range(count)
     ]
     async with db.transaction(SYSTEM) as session:
@@ -100,19 +113,32 @@ async def make_customers(
         await session.flush()
         for customer in customers:
             site_rows = [
-                Site(tenant_id=tenant.id, customer_id=customer.id, name=f"Site {s}", address_line1=f"{s} High Street")
+                Site(
+                    tenant_id=tenant.id,
+                    customer_id=customer.id,
+                    name=f"Site {s}",
+                    address_line1=f"{s} High Street",
+                )
                 for s in range(sites)
             ]
             session.add_all(site_rows)
             await session.flush()
             session.add_all(
-                Contact(tenant_id=tenant.id, customer_id=customer.id, kind=ContactKind.COMPANY, name=f"Person {c}")
+                Contact(
+                    tenant_id=tenant.id,
+                    customer_id=customer.id,
+                    kind=ContactKind.COMPANY,
+                    name=f"Person {c}",
+                )
                 for c in range(contacts)
             )
             session.add_all(
                 Contact(
-                    tenant_id=tenant.id, customer_id=customer.id, site_id=site.id,
-                    kind=ContactKind.SITE, name=f"Site person {site.name}",
+                    tenant_id=tenant.id,
+                    customer_id=customer.id,
+                    site_id=site.id,
+                    kind=ContactKind.SITE,
+                    name=f"Site person {site.name}",
                 )
                 for site in site_rows
             )

@@ -8,12 +8,22 @@ from strawberry.relay import to_base64
 
 from app.db.session import Database
 from app.settings import Settings
-from tests.support import PORTAL, count_statements, error_codes, gql, make_customers, make_tenant, staff_token
+from tests.support import (
+    PORTAL,
+    count_statements,
+    error_codes,
+    gql,
+    make_customers,
+    make_tenant,
+    staff_token,
+)
 
 CUSTOMERS_WITH_CHILDREN = """
 query ($first: Int) {
   customers(first: $first) {
-    edges { node { id name contacts { id name kind site { id name } } sites { id name contacts { id } } } }
+    edges {
+      node { id name contacts { id name kind site { id name } } sites { id name contacts { id } } }
+    }
   }
 }
 """
@@ -78,7 +88,9 @@ async def test_h3_page_size_is_capped_at_100(
     token, tenant = await _staff(db, settings)
     await make_customers(db, tenant, 105, contacts=0, sites=0)  # type: ignore[arg-type]
     body = await gql(
-        client, "{ customers(first: 1000000) { edges { node { id } } pageInfo { hasNextPage } } }", token=token
+        client,
+        "{ customers(first: 1000000) { edges { node { id } } pageInfo { hasNextPage } } }",
+        token=token,
     )
     assert len(body["data"]["customers"]["edges"]) == 100
     assert body["data"]["customers"]["pageInfo"]["hasNextPage"] is True
@@ -90,8 +102,10 @@ async def test_h3_a_forged_cursor_is_a_typed_error(
 ) -> None:
     token, _ = await _staff(db, settings)
     body = await gql(
-        client, "query ($after: String) { customers(after: $after) { edges { node { id } } } }",
-        {"after": cursor}, token=token,
+        client,
+        "query ($after: String) { customers(after: $after) { edges { node { id } } } }",
+        {"after": cursor},
+        token=token,
     )
     assert error_codes(body) == ["INVALID_CURSOR"]
 
@@ -107,7 +121,9 @@ async def test_h3_node_finds_a_customer_by_global_id_and_nothing_for_others(
 
     own = await gql(client, query, {"id": to_base64("Customer", str(customer.id))}, token=token)
     assert own["data"]["node"] == {
-        "__typename": "Customer", "id": to_base64("Customer", str(customer.id)), "name": customer.name,
+        "__typename": "Customer",
+        "id": to_base64("Customer", str(customer.id)),
+        "name": customer.name,
     }
     for missing in [
         to_base64("Customer", str(foreign.id)),  # another tenant's
@@ -127,8 +143,10 @@ async def test_h3_customer_global_ids_do_not_resolve_on_the_portal(
     _, tenant = await _staff(db, settings)
     [customer] = await make_customers(db, tenant, 1)  # type: ignore[arg-type]
     body = await gql(
-        client, "query ($id: ID!) { node(id: $id) { id } }",
-        {"id": to_base64("Customer", str(customer.id))}, path=PORTAL,
+        client,
+        "query ($id: ID!) { node(id: $id) { id } }",
+        {"id": to_base64("Customer", str(customer.id))},
+        path=PORTAL,
     )
     assert body == {"data": {"node": None}}
 
@@ -140,8 +158,8 @@ async def test_h3_staff_fields_need_a_signed_in_staff_user(client: httpx.AsyncCl
 
 
 async def test_h1_both_endpoints_answer_with_their_own_schema(client: httpx.AsyncClient) -> None:
-    staff = await gql(client, "{ __type(name: \"Customer\") { name } }")
-    portal = await gql(client, "{ __type(name: \"Customer\") { name } }", path=PORTAL)
+    staff = await gql(client, '{ __type(name: "Customer") { name } }')
+    portal = await gql(client, '{ __type(name: "Customer") { name } }', path=PORTAL)
     assert staff["data"]["__type"] == {"name": "Customer"}
     assert portal["data"]["__type"] is None
     assert (await gql(client, "{ viewer { id } }", path=PORTAL)) == {"data": {"viewer": None}}

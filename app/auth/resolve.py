@@ -10,6 +10,8 @@ from __future__ import annotations
 import uuid
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 from starlette.requests import Request
 
 from app.auth.tokens import AccessClaims, Audience, read_access_token
@@ -73,29 +75,34 @@ async def _portal_viewer(db: Database, claims: AccessClaims) -> PortalViewer | N
     )
 
 
-async def portal_tenants(session: sa.ext.asyncio.AsyncSession, account_id: uuid.UUID) -> frozenset[uuid.UUID]:
+async def portal_tenants(
+    session: AsyncSession, account_id: uuid.UUID
+) -> frozenset[uuid.UUID]:
     """The tenants where this account may use the portal right now: its contact has access,
     the customer and the tenant have the portal on, and the tenant's plan includes it."""
     rows = await session.execute(
-        sa.select(PortalMembership.tenant_id)
+        sa.select(col(PortalMembership.tenant_id))
         .join(
             Contact,
             sa.and_(
-                Contact.tenant_id == PortalMembership.tenant_id,
-                Contact.id == PortalMembership.contact_id,
+                col(Contact.tenant_id) == col(PortalMembership.tenant_id),
+                col(Contact.id) == col(PortalMembership.contact_id),
             ),
         )
         .join(
             Customer,
-            sa.and_(Customer.tenant_id == Contact.tenant_id, Customer.id == Contact.customer_id),
+            sa.and_(
+                col(Customer.tenant_id) == col(Contact.tenant_id),
+                col(Customer.id) == col(Contact.customer_id),
+            ),
         )
-        .join(Tenant, Tenant.id == PortalMembership.tenant_id)
+        .join(Tenant, col(Tenant.id) == col(PortalMembership.tenant_id))
         .where(
-            PortalMembership.account_id == account_id,
-            Contact.portal_access.is_(True),
-            Customer.portal_enabled.is_(True),
-            Tenant.portal_enabled.is_(True),
-            Tenant.plan.in_(PLANS_WITH_PORTAL),
+            col(PortalMembership.account_id) == account_id,
+            col(Contact.portal_access).is_(True),
+            col(Customer.portal_enabled).is_(True),
+            col(Tenant.portal_enabled).is_(True),
+            col(Tenant.plan).in_(PLANS_WITH_PORTAL),
         )
     )
     return frozenset(rows.scalars())

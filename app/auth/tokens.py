@@ -56,7 +56,9 @@ def issue_access_token(
     }
     if tenant_id is not None:
         claims["tid"] = str(tenant_id)
-    return jwt.encode({"alg": "HS256", "typ": "JWT"}, claims, _key(settings), algorithms=_ALGORITHMS)
+    return jwt.encode(
+        {"alg": "HS256", "typ": "JWT"}, claims, _key(settings), algorithms=_ALGORITHMS
+    )
 
 
 def read_access_token(settings: Settings, token: str, *, audience: Audience) -> AccessClaims | None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable, Sequence
-import uuid
 from typing import ClassVar, Generic, TypeVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 from strawberry.dataloader import DataLoader
 
 from app.db.base import TenantOwned
@@ -40,12 +41,16 @@ class SessionLoader(DataLoader[K, V], Generic[K, V]):
         raise NotImplementedError
 
 
-def one_per_key(rows: Iterable[Row], keys: Sequence[K], key: Callable[[Row], K]) -> list[Row | None]:
+def one_per_key(
+    rows: Iterable[Row], keys: Sequence[K], key: Callable[[Row], K]
+) -> list[Row | None]:
     found = {key(row): row for row in rows}
     return [found.get(k) for k in keys]
 
 
-def many_per_key(rows: Iterable[Row], keys: Sequence[K], key: Callable[[Row], K]) -> list[list[Row]]:
+def many_per_key(
+    rows: Iterable[Row], keys: Sequence[K], key: Callable[[Row], K]
+) -> list[list[Row]]:
     grouped: dict[K, list[Row]] = defaultdict(list)
     for row in rows:
         grouped[key(row)].append(row)
@@ -61,7 +66,7 @@ class ByIdLoader(SessionLoader[uuid.UUID, M | None], Generic[M]):
     model: ClassVar[type[TenantOwned]]
 
     async def fetch(self, session: AsyncSession, keys: list[uuid.UUID]) -> Sequence[M | None]:
-        rows = await session.scalars(sa.select(self.model).where(self.model.id.in_(keys)))
+        rows = await session.scalars(sa.select(self.model).where(col(self.model.id).in_(keys)))
         return one_per_key(cast("Iterable[M]", rows), keys, lambda row: row.id)
 
 
@@ -77,8 +82,6 @@ class ByParentLoader(SessionLoader[uuid.UUID, list[M]], Generic[M]):
         rows = await session.scalars(
             sa.select(self.model)
             .where(parent.in_(keys))
-            .order_by(getattr(self.model, self.order_by), self.model.id)
+            .order_by(getattr(self.model, self.order_by), col(self.model.id))
         )
-        return many_per_key(
-            cast("Iterable[M]", rows), keys, lambda row: getattr(row, self.parent)
-        )
+        return many_per_key(cast("Iterable[M]", rows), keys, lambda row: getattr(row, self.parent))

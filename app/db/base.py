@@ -68,7 +68,9 @@ def timestamp_field(**kwargs: Any) -> Any:
     return Field(default_factory=utcnow, sa_type=UTCDateTime, **kwargs)
 
 
-def tenant_fk(columns: list[str], table: str, *, ondelete: str | None = None) -> sa.ForeignKeyConstraint:
+def tenant_fk(
+    columns: list[str], table: str, *, ondelete: str | None = None
+) -> sa.ForeignKeyConstraint:
     """A foreign key to another tenant-owned table that also carries the tenant id.
 
     Pairing every reference with `tenant_id` means the database itself refuses a row that

@@ -16,8 +16,8 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import event
-from sqlmodel import SQLModel
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction, with_loader_criteria
+from sqlmodel import SQLModel
 
 from app.db.base import TenantOwned
 

@@ -11,7 +11,7 @@ from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.orm import Mapped
 
 from app.errors import InvalidCursor
 
@@ -55,8 +55,8 @@ async def keyset_page(
     session: AsyncSession,
     statement: sa.Select[tuple[Row]],
     *,
-    sort: InstrumentedAttribute[Any],
-    row_id: InstrumentedAttribute[uuid.UUID],
+    sort: Mapped[Any],
+    row_id: Mapped[uuid.UUID],
     first: int | None,
     after: str | None,
 ) -> Page[Row]:
@@ -74,7 +74,12 @@ async def keyset_page(
     rows = rows[:size]
     return Page(
         rows=rows,
-        cursors=[encode_cursor(getattr(row, sort.key), getattr(row, row_id.key)) for row in rows],
+        cursors=[encode_cursor(getattr(row, _key(sort)), getattr(row, _key(row_id))) for row in rows],
         has_next_page=has_next,
         has_previous_page=after is not None,
     )
+
+
+def _key(column: Mapped[Any]) -> str:
+    key: str = getattr(column, "key")  # noqa: B009  (Mapped does not declare it for typing)
+    return key

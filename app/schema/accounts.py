@@ -9,8 +9,8 @@ import strawberry
 from strawberry import relay
 
 from app.auth.viewer import PortalViewer
-from app.db import models
 from app.context import Info
+from app.db import models
 from app.schema.permissions import StaffRoleEnum
 from app.schema.relay import load_by_ids, nodes_from_rows, parse_uuid
 

@@ -8,8 +8,8 @@ from datetime import datetime
 import strawberry
 from strawberry import relay
 
-from app.db import models
 from app.context import Info
+from app.db import models
 from app.schema.relay import load_by_ids, nodes_from_rows
 
 ContactKind = strawberry.enum(

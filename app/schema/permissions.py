@@ -7,13 +7,14 @@ import enum
 from typing import Any
 
 import strawberry
+from strawberry.extensions.field_extension import FieldExtension
 from strawberry.permission import BasePermission, PermissionExtension
 from strawberry.schema_directive import Location
 
 from app.auth.viewer import PortalViewer, StaffViewer
+from app.context import Info
 from app.db.models import StaffRole
 from app.errors import AppError, ErrorCode, Unauthenticated
-from app.context import Info
 
 StaffRoleEnum = strawberry.enum(StaffRole, name="StaffRole", description="The staff ladder.")
 
@@ -66,7 +67,7 @@ class RequiresPortalUser(BasePermission):
         raise Unauthenticated(self.message)
 
 
-def guarded(*permissions: BasePermission) -> list[PermissionExtension]:
+def guarded(*permissions: BasePermission) -> list[FieldExtension]:
     """The extension list of a guarded field; it goes last, so it runs first."""
     return [PermissionExtension(permissions=list(permissions), use_directives=True)]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
@@ -10,10 +11,10 @@ import strawberry
 from strawberry import relay
 from strawberry.types.base import StrawberryObjectDefinition
 
-from app.resolvers.pagination import Page
 from app.context import Info
+from app.resolvers.pagination import Page
 
-N = TypeVar("N")
+N = TypeVar("N", bound=relay.Node)
 Row = TypeVar("Row")
 
 
@@ -32,7 +33,9 @@ async def load_by_ids(loader: Any, node_ids: Iterable[str]) -> list[Any]:
     """Loads each id through a by-id loader; a malformed id loads as None like a missing one."""
     ids = node_uuids(node_ids)
     found = await loader.load_many([node_id for node_id in ids if node_id is not None])
-    by_id = {node_id: row for node_id, row in zip([i for i in ids if i is not None], found, strict=True)}
+    by_id = {
+        node_id: row for node_id, row in zip([i for i in ids if i is not None], found, strict=True)
+    }
     return [by_id.get(node_id) if node_id is not None else None for node_id in ids]
 
 
@@ -68,7 +71,9 @@ async def resolve_node(info: Info, id: strawberry.ID) -> relay.Node | None:
     ):
         return None
     origin: type[relay.Node] = definition.origin
-    nodes = await origin.resolve_nodes(info=info, node_ids=[global_id.node_id], required=False)
+    nodes = origin.resolve_nodes(info=info, node_ids=[global_id.node_id], required=False)
+    if inspect.isawaitable(nodes):
+        nodes = await nodes
     return next(iter(nodes), None)
 
 

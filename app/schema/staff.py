@@ -25,7 +25,9 @@ class Query:
         viewer = info.context.viewer
         if not isinstance(viewer, StaffViewer):
             return None
-        return StaffUser(id=str(viewer.user_id), name=viewer.name, email=viewer.email, role=viewer.role)
+        return StaffUser(
+            id=str(viewer.user_id), name=viewer.name, email=viewer.email, role=viewer.role
+        )
 
     @strawberry.field(
         description="The business's customers, by name.",

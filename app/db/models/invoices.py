@@ -7,7 +7,14 @@ from datetime import date, datetime
 import sqlalchemy as sa
 from sqlmodel import Field
 
-from app.db.base import TenantOwned, UTCDateTime, enum_column, tenant_fk, tenant_index, timestamp_field
+from app.db.base import (
+    TenantOwned,
+    UTCDateTime,
+    enum_column,
+    tenant_fk,
+    tenant_index,
+    timestamp_field,
+)
 
 
 class InvoiceStatus(enum.StrEnum):

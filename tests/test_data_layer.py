@@ -1,0 +1,176 @@
+"""The data layer: tenant scopes (T1), migrations (H6), and money and time conventions."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlmodel import SQLModel, col
+
+from app.db.models import Contact, ContactKind, Customer, Site
+from app.db.scope import NOBODY, SYSTEM, Scope, UnscopedAccess
+from app.db.session import Database
+from tests.support import make_customers, make_tenant
+
+
+async def _two_tenants(db: Database) -> tuple[uuid.UUID, uuid.UUID]:
+    tenant_a, _ = await make_tenant(db, slug="alpha")
+    tenant_b, _ = await make_tenant(db, slug="beta")
+    await make_customers(db, tenant_a, 3)
+    await make_customers(db, tenant_b, 2)
+    return tenant_a.id, tenant_b.id
+
+
+async def test_t1_a_tenant_scope_sees_only_its_own_rows_even_through_joins(db: Database) -> None:
+    tenant_a, tenant_b = await _two_tenants(db)
+    async with db.session(Scope.tenant(tenant_a)) as session:
+        customers = list(await session.scalars(sa.select(Customer)))
+        joined = list(
+            await session.scalars(
+                sa.select(Contact.name).join(
+                    Site,
+                    sa.and_(
+                        col(Site.tenant_id) == col(Contact.tenant_id),
+                        col(Site.id) == col(Contact.site_id),
+                    ),
+                )
+            )
+        )
+        counted = await session.scalar(sa.select(sa.func.count()).select_from(Customer))
+    assert {row.tenant_id for row in customers} == {tenant_a}
+    assert len(customers) == counted == 3
+    assert len(joined) == 3 * 2  # two site contacts per customer, tenant A only
+    async with db.session(Scope.tenants([tenant_a, tenant_b])) as session:
+        assert await session.scalar(sa.select(sa.func.count()).select_from(Customer)) == 5
+
+
+async def test_t1_another_tenants_row_by_primary_key_is_not_found(db: Database) -> None:
+    tenant_a, tenant_b = await _two_tenants(db)
+    async with db.session(SYSTEM) as session:
+        foreign = (
+            await session.scalars(sa.select(Customer).where(col(Customer.tenant_id) == tenant_b))
+        ).first()
+    assert foreign is not None
+    async with db.session(Scope.tenant(tenant_a)) as session:
+        assert (
+            await session.scalars(sa.select(Customer).where(col(Customer.id) == foreign.id))
+        ).first() is None
+
+
+async def test_t1_updates_and_deletes_never_reach_another_tenant(db: Database) -> None:
+    tenant_a, tenant_b = await _two_tenants(db)
+    async with db.transaction(Scope.tenant(tenant_a)) as session:
+        await session.execute(sa.update(Customer).values(name="renamed"))
+        await session.execute(sa.delete(Contact).where(col(Contact.kind) == ContactKind.SITE))
+    async with db.session(SYSTEM) as session:
+        names = dict(
+            (
+                await session.execute(
+                    sa.select(Customer.tenant_id, sa.func.count())
+                    .where(col(Customer.name) == "renamed")
+                    .group_by(Customer.tenant_id)
+                )
+            ).all()
+        )
+        site_contacts = dict(
+            (
+                await session.execute(
+                    sa.select(Contact.tenant_id, sa.func.count())
+                    .where(col(Contact.kind) == ContactKind.SITE)
+                    .group_by(Contact.tenant_id)
+                )
+            ).all()
+        )
+    assert names == {tenant_a: 3}
+    assert site_contacts == {tenant_b: 4}
+
+
+async def test_t1_writing_another_tenants_row_is_refused_and_nothing_is_written(
+    db: Database,
+) -> None:
+    tenant_a, tenant_b = await _two_tenants(db)
+    with pytest.raises(UnscopedAccess):
+        async with db.transaction(Scope.tenant(tenant_a)) as session:
+            session.add(Customer(tenant_id=tenant_a, name="mine", portal_identifier="mine"))
+            session.add(Customer(tenant_id=tenant_b, name="theirs", portal_identifier="theirs"))
+    async with db.session(SYSTEM) as session:
+        names = set(await session.scalars(sa.select(Customer.name)))
+    assert not names & {"mine", "theirs"}
+
+
+async def test_t1_a_session_without_scope_cannot_touch_tenant_tables(db: Database) -> None:
+    await _two_tenants(db)
+    async with db._sessions() as session:  # the one way around Database.session, on purpose
+        with pytest.raises(UnscopedAccess):
+            await session.execute(sa.select(Customer))
+    async with db.session(NOBODY) as session:
+        assert list(await session.scalars(sa.select(Customer))) == []
+
+
+async def test_t1_the_database_refuses_a_child_pointing_at_another_tenants_parent(
+    db: Database,
+) -> None:
+    tenant_a, tenant_b = await _two_tenants(db)
+    async with db.session(SYSTEM) as session:
+        foreign_customer = (
+            await session.scalars(sa.select(Customer).where(col(Customer.tenant_id) == tenant_b))
+        ).first()
+    assert foreign_customer is not None
+    with pytest.raises(sa.exc.IntegrityError):
+        async with db.transaction(SYSTEM) as session:
+            session.add(
+                Contact(
+                    tenant_id=tenant_a,
+                    customer_id=foreign_customer.id,
+                    kind=ContactKind.COMPANY,
+                    name="x",
+                )
+            )
+
+
+async def test_h6_migrations_match_the_models(db: Database) -> None:
+    async with db.engine.connect() as connection:
+        diff = await connection.run_sync(
+            lambda sync: compare_metadata(MigrationContext.configure(sync), SQLModel.metadata)
+        )
+    assert diff == []
+
+
+async def test_h6_times_are_stored_in_utc_and_read_back_aware(db: Database) -> None:
+    tenant, _ = await make_tenant(db, slug="tz")
+    paris = timezone(timedelta(hours=1))
+    moment = datetime(2026, 3, 29, 1, 30, tzinfo=paris)
+    async with db.transaction(SYSTEM) as session:
+        session.add(
+            Customer(tenant_id=tenant.id, name="tz", portal_identifier="tz", created_at=moment)
+        )
+    async with db.session(Scope.tenant(tenant.id)) as session:
+        stored = await session.scalar(sa.select(Customer.created_at))
+    assert stored == moment and stored is not None and stored.tzinfo is not None
+    assert stored.utcoffset() == timedelta(0) and stored == moment.astimezone(UTC)
+    with pytest.raises(sa.exc.StatementError):
+        async with db.transaction(SYSTEM) as session:
+            session.add(
+                Customer(
+                    tenant_id=tenant.id,
+                    name="naive",
+                    portal_identifier="naive",
+                    created_at=datetime(2026, 1, 1),
+                )
+            )
+
+
+async def test_h6_concurrent_sessions_each_see_their_own_scope(db: Database) -> None:
+    tenant_a, tenant_b = await _two_tenants(db)
+
+    async def count(tenant: uuid.UUID) -> int | None:
+        async with db.session(Scope.tenant(tenant)) as session:
+            return await session.scalar(sa.select(sa.func.count()).select_from(Customer))
+
+    results = await asyncio.gather(*(count(t) for t in [tenant_a, tenant_b] * 5))
+    assert results == [3, 2] * 5
