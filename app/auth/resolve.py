@@ -75,9 +75,7 @@ async def _portal_viewer(db: Database, claims: AccessClaims) -> PortalViewer | N
     )
 
 
-async def portal_tenants(
-    session: AsyncSession, account_id: uuid.UUID
-) -> frozenset[uuid.UUID]:
+async def portal_tenants(session: AsyncSession, account_id: uuid.UUID) -> frozenset[uuid.UUID]:
     """The tenants where this account may use the portal right now: its contact has access,
     the customer and the tenant have the portal on, and the tenant's plan includes it."""
     rows = await session.execute(

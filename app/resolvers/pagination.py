@@ -72,9 +72,10 @@ async def keyset_page(
     rows = list(await session.scalars(statement.order_by(sort, row_id).limit(size + 1)))
     has_next = len(rows) > size
     rows = rows[:size]
+    sort_key, id_key = _key(sort), _key(row_id)
     return Page(
         rows=rows,
-        cursors=[encode_cursor(getattr(row, _key(sort)), getattr(row, _key(row_id))) for row in rows],
+        cursors=[encode_cursor(getattr(row, sort_key), getattr(row, id_key)) for row in rows],
         has_next_page=has_next,
         has_previous_page=after is not None,
     )
