@@ -1,0 +1,50 @@
+"""The service around the schemas: settings, health and readiness."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from pydantic import ValidationError
+
+from app.db.session import Database, create_engine
+from app.main import create_app
+from app.settings import DEFAULT_SECRET, Environment, Settings
+from tests.conftest import http_client, make_settings
+
+
+def test_h6_production_refuses_to_start_with_the_default_secret() -> None:
+    with pytest.raises(ValidationError, match="PORTAL_SECRET_KEY"):
+        Settings(env=Environment.PRODUCTION)
+    with pytest.raises(ValidationError, match="PORTAL_SECRET_KEY"):
+        Settings(env=Environment.PRODUCTION, secret_key="short")
+    assert Settings(env=Environment.PRODUCTION, secret_key="k" * 40).is_production
+    assert Settings(env=Environment.DEVELOPMENT).secret_key == DEFAULT_SECRET
+
+
+def test_h6_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PORTAL_ENV", "test")
+    monkeypatch.setenv("DATABASE_URL", "postgresql+asyncpg://u@h/db")
+    monkeypatch.setenv("PORTAL_MAX_BODY_BYTES", "1234")
+    settings = Settings()
+    assert settings.env is Environment.TEST
+    assert settings.database_url == "postgresql+asyncpg://u@h/db"
+    assert settings.max_body_bytes == 1234
+
+
+async def test_h6_health_and_readiness(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/healthz")).json() == {"status": "ok"}
+    ready = await client.get("/readyz")
+    assert ready.status_code == 200 and ready.json() == {"status": "ready"}
+
+
+async def test_h6_readiness_fails_when_the_database_does_not_answer() -> None:
+    # Nothing listens on port 1 of this machine: the database is down.
+    url = "postgresql+asyncpg://postgres@127.0.0.1:1/none"
+    db = Database(create_engine(url))
+    try:
+        async with http_client(create_app(make_settings(url), db=db)) as client:
+            assert (await client.get("/healthz")).status_code == 200
+            ready = await client.get("/readyz")
+        assert ready.status_code == 503 and ready.json() == {"status": "unavailable"}
+    finally:
+        await db.dispose()
