@@ -1,10 +1,11 @@
-"""`portal`: migrate, seed the demo, export the SDL, and serve."""
+"""`portal`: migrate, seed the demo, export the SDL, serve, and send mail."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
+import signal
 from collections.abc import Sequence
 from datetime import date
 
@@ -13,6 +14,7 @@ import uvicorn
 from app.db.migrate import upgrade
 from app.db.seed import DEMO_PASSWORD, DemoSignIn, database_is_empty, seed_demo
 from app.db.session import Database, create_engine
+from app.mail import OutboxWorker
 from app.settings import Settings, get_settings
 
 
@@ -27,6 +29,18 @@ async def _seed(settings: Settings, *, only_if_empty: bool) -> list[DemoSignIn] 
         if only_if_empty and not await database_is_empty(db):
             return None
         return await seed_demo(db, today=date.today())
+    finally:
+        await db.dispose()
+
+
+async def _mail_worker(settings: Settings) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    db = Database(create_engine(settings.database_url))
+    try:
+        await OutboxWorker(db, settings).run(stop)
     finally:
         await db.dispose()
 
@@ -49,6 +63,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1)
+    commands.add_parser("mail-worker", help="send the email outbox until SIGTERM or SIGINT")
     dev = commands.add_parser("dev", help="migrate, seed when empty, print sign-ins, serve")
     dev.add_argument("--host", default="127.0.0.1")
     dev.add_argument("--port", type=int, default=8000)
@@ -63,6 +78,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             print(f"wrote {path}")
         return
     _sqlite_folder(settings)
+    if args.command == "mail-worker":
+        asyncio.run(_mail_worker(settings))
+        return
     if args.command in ("migrate", "dev"):
         upgrade(settings.database_url)
     if args.command == "seed":

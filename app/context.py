@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from strawberry.types import Info as StrawberryInfo
 
+from app.auth.ratelimit import RateLimiter
 from app.auth.viewer import Viewer, scope_for
 from app.dataloaders import Loaders
 from app.db.scope import Scope
@@ -24,6 +25,7 @@ class Context:
     settings: Settings
     viewer: Viewer
     request_id: str
+    rate_limiter: RateLimiter
     _loaders: Loaders | None = field(default=None, init=False, repr=False)
 
     @cached_property

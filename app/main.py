@@ -16,6 +16,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from strawberry.asgi import GraphQL
 
+from app.auth.cookies import cross_site
+from app.auth.ratelimit import DatabaseRateLimiter, RateLimiter, RedisRateLimiter
 from app.auth.resolve import resolve_viewer
 from app.auth.tokens import Audience
 from app.context import Context
@@ -23,6 +25,8 @@ from app.db.scope import SYSTEM
 from app.db.session import Database, create_engine
 from app.errors import Unauthenticated
 from app.http import BodyLimitMiddleware, RequestIdMiddleware
+from app.magic_link import magic_link_page
+from app.mail import OutboxWorker
 from app.schema.build import GatewaySchema
 from app.schema.portal import portal_schema
 from app.schema.staff import staff_schema
@@ -35,7 +39,13 @@ class GraphQLEndpoint(GraphQL[Context, None]):
     """One schema's HTTP endpoint; it builds the per-request context."""
 
     def __init__(
-        self, schema: GatewaySchema, *, db: Database, settings: Settings, audience: Audience
+        self,
+        schema: GatewaySchema,
+        *,
+        db: Database,
+        settings: Settings,
+        audience: Audience,
+        rate_limiter: RateLimiter,
     ) -> None:
         super().__init__(
             schema,
@@ -45,8 +55,11 @@ class GraphQLEndpoint(GraphQL[Context, None]):
         self.db = db
         self.settings = settings
         self.audience = audience
+        self.rate_limiter = rate_limiter
 
     async def get_context(self, request: Request, response: Any) -> Context:  # type: ignore[override]
+        if request.method != "GET" and cross_site(request, self.settings):
+            raise HTTPException(403, "Requests from pages of another site are refused.")
         try:
             viewer = await resolve_viewer(request, self.db, self.settings, self.audience)
         except Unauthenticated as error:
@@ -58,6 +71,7 @@ class GraphQLEndpoint(GraphQL[Context, None]):
             settings=self.settings,
             viewer=viewer,
             request_id=request.state.request_id,
+            rate_limiter=self.rate_limiter,
         )
 
 
@@ -67,15 +81,25 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         create_engine(settings.database_url, pool_size=settings.database_pool_size)
     )
     production = settings.is_production
+    rate_limiter: RateLimiter = (
+        RedisRateLimiter(settings.redis_url)
+        if settings.redis_url
+        else DatabaseRateLimiter(database)
+    )
 
     staff = GraphQLEndpoint(
-        staff_schema(production=production), db=database, settings=settings, audience=Audience.STAFF
+        staff_schema(production=production),
+        db=database,
+        settings=settings,
+        audience=Audience.STAFF,
+        rate_limiter=rate_limiter,
     )
     portal = GraphQLEndpoint(
         portal_schema(production=production),
         db=database,
         settings=settings,
         audience=Audience.PORTAL,
+        rate_limiter=rate_limiter,
     )
 
     async def healthz(_: Request) -> Response:
@@ -92,7 +116,10 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        yield
+        async with contextlib.AsyncExitStack() as background:
+            if settings.mail_worker_in_process:
+                await background.enter_async_context(OutboxWorker(database, settings).running())
+            yield
         if db is None:
             await database.dispose()
 
@@ -100,6 +127,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         routes=[
             Route("/graphql", staff, methods=["GET", "POST"]),
             Route("/portal/graphql", portal, methods=["GET", "POST"]),
+            Route("/portal/magic-link", magic_link_page(portal), methods=["GET", "POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
         ],

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import enum
+from email.utils import parseaddr
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SECRET = "development-secret-change-me-development-secret"  # noqa: S105
@@ -34,6 +36,20 @@ class Settings(BaseSettings):
     database_pool_size: int = 10
     seed_demo: bool = True
     var_dir: Path = Path("./var")
+    # Where the portal web app lives; links in emails point there.
+    portal_app_url: str = "http://127.0.0.1:8000/portal"
+    # Origins besides public_url whose pages may call the API with the session cookie.
+    allowed_origins: list[str] = Field(default_factory=list)
+    # Rate-limit counters live in the database unless a Redis URL is given.
+    redis_url: str | None = None
+    # Outgoing mail: SMTP when a URL is set (`smtp://user:pass@host:587?starttls=true` or
+    # `smtps://...`); otherwise `.eml` files under var_dir/mail, which production refuses.
+    smtp_url: SecretStr | None = None
+    mail_from: str = "Customer Portal <no-reply@localhost>"
+    mail_max_attempts: int = Field(default=12, ge=1)
+    mail_poll_seconds: float = Field(default=2.0, gt=0)
+    # Production sets this false on web workers and runs `portal mail-worker` on its own.
+    mail_worker_in_process: bool = True
 
     @model_validator(mode="after")
     def _refuse_default_secret_in_production(self) -> Settings:
@@ -44,6 +60,18 @@ class Settings(BaseSettings):
                 "PORTAL_SECRET_KEY must be set to a random value of at least 32 characters "
                 "in production"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _check_mail(self) -> Settings:
+        if self.smtp_url is None:
+            if self.env is Environment.PRODUCTION:
+                raise ValueError("PORTAL_SMTP_URL must be set in production")
+        elif urlsplit(self.smtp_url.get_secret_value()).scheme not in ("smtp", "smtps"):
+            raise ValueError("PORTAL_SMTP_URL must start with smtp:// or smtps://")
+        sender = parseaddr(self.mail_from)[1]
+        if "\r" in self.mail_from or "\n" in self.mail_from or "@" not in sender:
+            raise ValueError("PORTAL_MAIL_FROM must be one address, like 'Name <name@example.com>'")
         return self
 
     @property

@@ -12,8 +12,19 @@ from typing import Any
 import httpx
 from sqlalchemy import event
 
-from app.auth.tokens import Audience, issue_access_token
-from app.db.models import Contact, ContactKind, Customer, Plan, Site, StaffRole, StaffUser, Tenant
+from app.auth.sessions import start_session
+from app.db.models import (
+    Contact,
+    ContactKind,
+    Customer,
+    Plan,
+    SessionAudience,
+    SessionClient,
+    Site,
+    StaffRole,
+    StaffUser,
+    Tenant,
+)
 from app.db.scope import SYSTEM
 from app.db.session import Database
 from app.settings import Settings
@@ -43,10 +54,19 @@ def error_codes(body: dict[str, Any]) -> list[str]:
     return [error.get("extensions", {}).get("code") for error in body.get("errors", [])]
 
 
-def staff_token(settings: Settings, user: StaffUser) -> str:
-    return issue_access_token(
-        settings, audience=Audience.STAFF, subject=user.id, tenant_id=user.tenant_id
-    )
+async def staff_token(db: Database, settings: Settings, user: StaffUser) -> str:
+    """A bearer token of a real mobile session for `user`, as signing in would give."""
+    async with db.transaction(SYSTEM) as session:
+        credentials = await start_session(
+            session,
+            settings,
+            audience=SessionAudience.STAFF,
+            client=SessionClient.MOBILE,
+            tenant_id=user.tenant_id,
+            staff_user_id=user.id,
+        )
+    assert credentials.access_token is not None
+    return credentials.access_token
 
 
 @dataclass

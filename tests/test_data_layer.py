@@ -32,7 +32,7 @@ async def test_t1_a_tenant_scope_sees_only_its_own_rows_even_through_joins(db: D
         customers = list(await session.scalars(sa.select(Customer)))
         joined = list(
             await session.scalars(
-                sa.select(Contact.name).join(
+                sa.select(col(Contact.name)).join(
                     Site,
                     sa.and_(
                         col(Site.tenant_id) == col(Contact.tenant_id),
@@ -68,23 +68,23 @@ async def test_t1_updates_and_deletes_never_reach_another_tenant(db: Database) -
         await session.execute(sa.update(Customer).values(name="renamed"))
         await session.execute(sa.delete(Contact).where(col(Contact.kind) == ContactKind.SITE))
     async with db.session(SYSTEM) as session:
-        names = dict(
+        names: dict[uuid.UUID, int] = dict(
             (
                 await session.execute(
-                    sa.select(Customer.tenant_id, sa.func.count())
+                    sa.select(col(Customer.tenant_id), sa.func.count())
                     .where(col(Customer.name) == "renamed")
-                    .group_by(Customer.tenant_id)
+                    .group_by(col(Customer.tenant_id))
                 )
-            ).all()
+            ).tuples()
         )
-        site_contacts = dict(
+        site_contacts: dict[uuid.UUID, int] = dict(
             (
                 await session.execute(
-                    sa.select(Contact.tenant_id, sa.func.count())
+                    sa.select(col(Contact.tenant_id), sa.func.count())
                     .where(col(Contact.kind) == ContactKind.SITE)
-                    .group_by(Contact.tenant_id)
+                    .group_by(col(Contact.tenant_id))
                 )
-            ).all()
+            ).tuples()
         )
     assert names == {tenant_a: 3}
     assert site_contacts == {tenant_b: 4}
@@ -99,7 +99,7 @@ async def test_t1_writing_another_tenants_row_is_refused_and_nothing_is_written(
             session.add(Customer(tenant_id=tenant_a, name="mine", portal_identifier="mine"))
             session.add(Customer(tenant_id=tenant_b, name="theirs", portal_identifier="theirs"))
     async with db.session(SYSTEM) as session:
-        names = set(await session.scalars(sa.select(Customer.name)))
+        names = set(await session.scalars(sa.select(col(Customer.name))))
     assert not names & {"mine", "theirs"}
 
 
@@ -150,7 +150,7 @@ async def test_h6_times_are_stored_in_utc_and_read_back_aware(db: Database) -> N
             Customer(tenant_id=tenant.id, name="tz", portal_identifier="tz", created_at=moment)
         )
     async with db.session(Scope.tenant(tenant.id)) as session:
-        stored = await session.scalar(sa.select(Customer.created_at))
+        stored = await session.scalar(sa.select(col(Customer.created_at)))
     assert stored == moment and stored is not None and stored.tzinfo is not None
     assert stored.utcoffset() == timedelta(0) and stored == moment.astimezone(UTC)
     with pytest.raises(sa.exc.StatementError):
@@ -168,9 +168,10 @@ async def test_h6_times_are_stored_in_utc_and_read_back_aware(db: Database) -> N
 async def test_h6_concurrent_sessions_each_see_their_own_scope(db: Database) -> None:
     tenant_a, tenant_b = await _two_tenants(db)
 
-    async def count(tenant: uuid.UUID) -> int | None:
+    async def count(tenant: uuid.UUID) -> int:
         async with db.session(Scope.tenant(tenant)) as session:
-            return await session.scalar(sa.select(sa.func.count()).select_from(Customer))
+            counted = await session.scalar(sa.select(sa.func.count()).select_from(Customer))
+        return int(counted or 0)
 
     results = await asyncio.gather(*(count(t) for t in [tenant_a, tenant_b] * 5))
     assert results == [3, 2] * 5

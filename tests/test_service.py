@@ -13,11 +13,12 @@ from tests.conftest import http_client, make_settings
 
 
 def test_h6_production_refuses_to_start_with_the_default_secret() -> None:
+    smtp = "smtp://mail.example:587"
     with pytest.raises(ValidationError, match="PORTAL_SECRET_KEY"):
-        Settings(env=Environment.PRODUCTION)
+        Settings(env=Environment.PRODUCTION, smtp_url=smtp)
     with pytest.raises(ValidationError, match="PORTAL_SECRET_KEY"):
-        Settings(env=Environment.PRODUCTION, secret_key="short")
-    assert Settings(env=Environment.PRODUCTION, secret_key="k" * 40).is_production
+        Settings(env=Environment.PRODUCTION, secret_key="short", smtp_url=smtp)
+    assert Settings(env=Environment.PRODUCTION, secret_key="k" * 40, smtp_url=smtp).is_production
     assert Settings(env=Environment.DEVELOPMENT).secret_key == DEFAULT_SECRET
 
 

@@ -31,7 +31,7 @@ query ($first: Int) {
 
 async def _staff(db: Database, settings: Settings, slug: str = "acme") -> tuple[str, object]:
     tenant, user = await make_tenant(db, slug=slug)
-    return staff_token(settings, user), tenant
+    return await staff_token(db, settings, user), tenant
 
 
 async def test_h6_customers_with_contacts_and_sites_cost_the_same_for_5_and_50(

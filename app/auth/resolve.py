@@ -1,8 +1,9 @@
 """Turns a request's credentials into a viewer, re-checking the account on every request.
 
-A token is only the start: the user behind it is loaded again each time, so switching off
-a staff user, a contact's portal access, a customer's or tenant's portal, or the plan,
-takes effect on the very next request.
+Credentials are only the start: the session and the user behind it are loaded again each
+time, so a sign-out, a password reset, or switching off a staff user, a contact's portal
+access, a customer's or tenant's portal, or the plan, takes effect on the very next
+request, not at the next sign-in.
 """
 
 from __future__ import annotations
@@ -14,14 +15,27 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 from starlette.requests import Request
 
-from app.auth.tokens import AccessClaims, Audience, read_access_token
+from app.auth.secrets import hash_secret
+from app.auth.tokens import Audience, read_access_token
 from app.auth.viewer import ANONYMOUS, PortalViewer, StaffViewer, Viewer
-from app.db.models import Contact, Customer, PortalAccount, PortalMembership, StaffUser, Tenant
+from app.db.base import utcnow
+from app.db.models import (
+    AuthSession,
+    Contact,
+    Customer,
+    PortalAccount,
+    PortalMembership,
+    SessionAudience,
+    StaffUser,
+    Tenant,
+)
 from app.db.models.tenants import PLANS_WITH_PORTAL
-from app.db.scope import SYSTEM, Scope
+from app.db.scope import SYSTEM
 from app.db.session import Database
 from app.errors import Unauthenticated
 from app.settings import Settings
+
+COOKIE_NAMES = {Audience.STAFF: "__Host-staff_session", Audience.PORTAL: "__Host-portal_session"}
 
 
 def bearer_token(request: Request) -> str | None:
@@ -31,47 +45,111 @@ def bearer_token(request: Request) -> str | None:
     return token.strip() or None
 
 
+def session_cookie(request: Request, audience: Audience) -> str | None:
+    return request.cookies.get(COOKIE_NAMES[audience]) or None
+
+
 async def resolve_viewer(
     request: Request, db: Database, settings: Settings, audience: Audience
 ) -> Viewer:
-    """The viewer for this request. Credentials that are presented but not valid raise
-    `Unauthenticated` rather than quietly falling back to anonymous."""
+    """The viewer for this request. A bearer token that is presented but not valid raises
+    `Unauthenticated`; a stale cookie is simply no sign-in, so the browser can sign in again."""
     token = bearer_token(request)
-    if token is None:
+    cookie = session_cookie(request, audience)
+    if token is None and cookie is None:
         return ANONYMOUS
-    claims = read_access_token(settings, token, audience=audience)
-    if claims is None:
-        raise Unauthenticated("The access token is not valid.")
-    viewer = await (
-        _staff_viewer(db, claims) if audience is Audience.STAFF else _portal_viewer(db, claims)
-    )
-    if viewer is None:
-        raise Unauthenticated("The account behind this access token can no longer sign in.")
+    if token is not None:
+        claims = read_access_token(settings, token, audience=audience)
+        if claims is None:
+            raise Unauthenticated("The access token is not valid.")
+        which = col(AuthSession.id) == claims.session_id
+    else:
+        assert cookie is not None
+        which = col(AuthSession.cookie_hash) == hash_secret(cookie)
+    async with db.session(SYSTEM) as session:
+        if audience is Audience.STAFF:
+            viewer: Viewer | None = await _staff_viewer(session, which)
+        else:
+            viewer = await _portal_viewer(session, which)
+    if viewer is None or (
+        token is not None and claims is not None and claims.subject != _subject(viewer)
+    ):
+        if token is not None:
+            raise Unauthenticated("The access token is not valid any more. Sign in again.")
+        return ANONYMOUS
     return viewer
 
 
-async def _staff_viewer(db: Database, claims: AccessClaims) -> StaffViewer | None:
-    if claims.tenant_id is None:
+def _subject(viewer: Viewer) -> uuid.UUID | None:
+    if isinstance(viewer, StaffViewer):
+        return viewer.user_id
+    if isinstance(viewer, PortalViewer):
+        return viewer.account_id
+    return None
+
+
+def _active(
+    which: sa.ColumnElement[bool], audience: SessionAudience
+) -> list[sa.ColumnElement[bool]]:
+    return [
+        which,
+        col(AuthSession.audience) == audience,
+        col(AuthSession.revoked_at).is_(None),
+        col(AuthSession.expires_at) > utcnow(),
+    ]
+
+
+async def _staff_viewer(session: AsyncSession, which: sa.ColumnElement[bool]) -> StaffViewer | None:
+    """The session and its staff user in one statement, both still in good standing."""
+    row = (
+        await session.execute(
+            sa.select(col(AuthSession.id), StaffUser)
+            .join(
+                StaffUser,
+                sa.and_(
+                    col(StaffUser.tenant_id) == col(AuthSession.tenant_id),
+                    col(StaffUser.id) == col(AuthSession.staff_user_id),
+                ),
+            )
+            .where(*_active(which, SessionAudience.STAFF), col(StaffUser.is_active).is_(True))
+        )
+    ).first()
+    if row is None:
         return None
-    async with db.session(Scope.tenant(claims.tenant_id)) as session:
-        user = await session.get(StaffUser, (claims.tenant_id, claims.subject))
-    if user is None or not user.is_active:
-        return None
+    session_id, user = row
     return StaffViewer(
-        user_id=user.id, tenant_id=user.tenant_id, role=user.role, name=user.name, email=user.email
+        session_id=session_id,
+        user_id=user.id,
+        tenant_id=user.tenant_id,
+        role=user.role,
+        name=user.name,
+        email=user.email,
     )
 
 
-async def _portal_viewer(db: Database, claims: AccessClaims) -> PortalViewer | None:
-    async with db.session(SYSTEM) as session:
-        account = await session.get(PortalAccount, claims.subject)
-        if account is None or not account.is_active:
-            return None
-        tenant_ids = await portal_tenants(session, account.id)
+async def _portal_viewer(
+    session: AsyncSession, which: sa.ColumnElement[bool]
+) -> PortalViewer | None:
+    row = (
+        await session.execute(
+            sa.select(col(AuthSession.id), PortalAccount)
+            .join(PortalAccount, col(PortalAccount.id) == col(AuthSession.account_id))
+            .where(*_active(which, SessionAudience.PORTAL), col(PortalAccount.is_active).is_(True))
+        )
+    ).first()
+    if row is None:
+        return None
+    session_id, account = row
+    tenant_ids = await portal_tenants(session, account.id)
     if not tenant_ids:
         return None
     return PortalViewer(
-        account_id=account.id, name=account.name, email=account.email, tenant_ids=tenant_ids
+        session_id=session_id,
+        account_id=account.id,
+        name=account.name,
+        email=account.email,
+        username=account.username,
+        tenant_ids=tenant_ids,
     )
 
 

@@ -28,6 +28,7 @@ class Audience(enum.StrEnum):
 class AccessClaims:
     subject: uuid.UUID
     tenant_id: uuid.UUID | None
+    session_id: uuid.UUID
     audience: Audience
 
 
@@ -42,6 +43,7 @@ def issue_access_token(
     *,
     audience: Audience,
     subject: uuid.UUID,
+    session_id: uuid.UUID,
     tenant_id: uuid.UUID | None = None,
     now: float | None = None,
 ) -> str:
@@ -53,6 +55,7 @@ def issue_access_token(
         "iat": issued_at,
         "exp": issued_at + settings.access_token_seconds,
         "jti": uuid.uuid4().hex,
+        "sid": str(session_id),
     }
     if tenant_id is not None:
         claims["tid"] = str(tenant_id)
@@ -70,12 +73,14 @@ def read_access_token(settings: Settings, token: str, *, audience: Audience) -> 
             aud={"essential": True, "value": audience.value},
             exp={"essential": True},
             sub={"essential": True},
+            sid={"essential": True},
         ).validate(decoded.claims)
         subject = uuid.UUID(decoded.claims["sub"])
         tenant = decoded.claims.get("tid")
         return AccessClaims(
             subject=subject,
             tenant_id=uuid.UUID(tenant) if tenant else None,
+            session_id=uuid.UUID(decoded.claims["sid"]),
             audience=audience,
         )
     except (JoseError, ValueError, KeyError, TypeError):

@@ -16,6 +16,7 @@ class Anonymous:
 
 @dataclass(frozen=True, slots=True)
 class StaffViewer:
+    session_id: uuid.UUID
     user_id: uuid.UUID
     tenant_id: uuid.UUID
     role: StaffRole
@@ -25,9 +26,11 @@ class StaffViewer:
 
 @dataclass(frozen=True, slots=True)
 class PortalViewer:
+    session_id: uuid.UUID
     account_id: uuid.UUID
     name: str
     email: str
+    username: str | None
     tenant_ids: frozenset[uuid.UUID]
 
 

@@ -39,10 +39,20 @@ class PortalAccount(relay.Node):
     id: relay.NodeID[str]
     name: str
     email: str
+    username: str | None
 
     @classmethod
     def from_viewer(cls, viewer: PortalViewer) -> PortalAccount:
-        return cls(id=str(viewer.account_id), name=viewer.name, email=viewer.email)
+        return cls(
+            id=str(viewer.account_id),
+            name=viewer.name,
+            email=viewer.email,
+            username=viewer.username,
+        )
+
+    @classmethod
+    def from_row(cls, row: models.PortalAccount) -> PortalAccount:
+        return cls(id=str(row.id), name=row.name, email=row.email, username=row.username)
 
     @classmethod
     async def resolve_nodes(  # type: ignore[override]

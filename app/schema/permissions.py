@@ -3,7 +3,6 @@ what, and the server enforces exactly that."""
 
 from __future__ import annotations
 
-import enum
 from typing import Any
 
 import strawberry
@@ -72,8 +71,19 @@ def guarded(*permissions: BasePermission) -> list[FieldExtension]:
     return [PermissionExtension(permissions=list(permissions), use_directives=True)]
 
 
-class Policy(enum.Enum):
-    """Marks a field that is deliberately open, so the policy check can tell it from one
-    somebody forgot to guard."""
+@strawberry.schema_directive(
+    locations=[Location.FIELD_DEFINITION],
+    name="public",
+    description="Anyone may use this field, signed in or not; it reveals nothing private.",
+)
+class PublicDirective:
+    pass
 
-    PUBLIC = "public"
+
+class Public(BasePermission):
+    """Marks a field that is open on purpose, so a field somebody forgot to guard stands out."""
+
+    _schema_directive = PublicDirective()
+
+    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        return True

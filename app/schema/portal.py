@@ -13,6 +13,12 @@ from app.context import Info
 from app.schema.accounts import PortalAccount, portal_account_of
 from app.schema.build import GatewaySchema, build_schema
 from app.schema.relay import node_field
+from app.schema.sign_in import PortalSignInMutation
+
+
+@strawberry.type
+class Mutation(PortalSignInMutation):
+    pass
 
 
 @strawberry.type
@@ -27,6 +33,7 @@ class Query:
 def portal_schema(*, production: bool) -> GatewaySchema:
     return build_schema(
         query=Query,
+        mutation=Mutation,
         types=[PortalAccount],
         production=production,
         introspection=not production,

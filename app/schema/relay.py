@@ -12,6 +12,7 @@ from strawberry import relay
 from strawberry.types.base import StrawberryObjectDefinition
 
 from app.context import Info
+from app.errors import NotFound
 from app.resolvers.pagination import Page
 
 N = TypeVar("N", bound=relay.Node)
@@ -23,6 +24,19 @@ def parse_uuid(value: str) -> uuid.UUID | None:
         return uuid.UUID(value)
     except ValueError:
         return None
+
+
+def uuid_of(global_id: strawberry.ID, type_name: str, *, field: str) -> uuid.UUID:
+    """The database id inside a global id of `type_name`. Anything else is reported as not
+    found, exactly like an id that was never issued."""
+    try:
+        parsed = relay.GlobalID.from_id(global_id)
+    except (relay.GlobalIDValueError, ValueError):
+        parsed = None
+    value = parse_uuid(parsed.node_id) if parsed and parsed.type_name == type_name else None
+    if value is None:
+        raise NotFound(f"There is no such {type_name.lower()}.", field=field)
+    return value
 
 
 def node_uuids(node_ids: Iterable[str]) -> list[uuid.UUID | None]:

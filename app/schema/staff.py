@@ -14,6 +14,12 @@ from app.schema.build import GatewaySchema, build_schema
 from app.schema.customers import Contact, Customer, Site
 from app.schema.permissions import RequiresRole, guarded
 from app.schema.relay import connection, node_field
+from app.schema.sign_in import StaffSignInMutation
+
+
+@strawberry.type
+class Mutation(StaffSignInMutation):
+    pass
 
 
 @strawberry.type
@@ -43,6 +49,7 @@ class Query:
 def staff_schema(*, production: bool) -> GatewaySchema:
     return build_schema(
         query=Query,
+        mutation=Mutation,
         types=[Contact, Customer, Site, StaffUser],
         production=production,
         introspection=True,

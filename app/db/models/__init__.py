@@ -1,6 +1,15 @@
 """Every table of the service. Importing this module registers them all on the metadata."""
 
 from app.db.models.audit import AuditEntry
+from app.db.models.auth import (
+    AuthSession,
+    OneTimeToken,
+    RateLimitCounter,
+    RefreshToken,
+    SessionAudience,
+    SessionClient,
+    TokenPurpose,
+)
 from app.db.models.catalog import RequestableItem, RequestableKind
 from app.db.models.certificates import Certificate
 from app.db.models.customers import Contact, ContactKind, Customer, Site
@@ -20,6 +29,7 @@ from app.db.models.tenants import ALL_MODULES, InvoiceVisibility, Plan, PortalMo
 __all__ = [
     "ALL_MODULES",
     "AuditEntry",
+    "AuthSession",
     "Certificate",
     "Contact",
     "ContactKind",
@@ -34,6 +44,7 @@ __all__ = [
     "JobVisit",
     "Message",
     "MessageThread",
+    "OneTimeToken",
     "OutboxEmail",
     "OutboxStatus",
     "Payment",
@@ -45,6 +56,8 @@ __all__ = [
     "Quote",
     "QuoteLine",
     "QuoteStatus",
+    "RateLimitCounter",
+    "RefreshToken",
     "Rental",
     "RequestKind",
     "RequestStatus",
@@ -52,11 +65,14 @@ __all__ = [
     "RequestableKind",
     "ServiceRequest",
     "ServiceRequestEvent",
+    "SessionAudience",
+    "SessionClient",
     "Site",
     "StaffRole",
     "StaffUser",
     "StoredFile",
     "Tenant",
     "ThreadSubject",
+    "TokenPurpose",
     "VisitStatus",
 ]

@@ -1,0 +1,155 @@
+"""Who at a customer may use the portal: the access switch on each contact, and the
+invitation it sends."""
+
+from __future__ import annotations
+
+import uuid
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from app.auth.onetime import issue_token
+from app.auth.sessions import revoke
+from app.auth.viewer import StaffViewer
+from app.context import Context
+from app.db.base import utcnow
+from app.db.models import (
+    AuditEntry,
+    AuthSession,
+    Contact,
+    OneTimeToken,
+    PortalMembership,
+    Tenant,
+    TokenPurpose,
+)
+from app.errors import AppError, ErrorCode, NotFound
+from app.mail import enqueue_email
+from app.settings import Settings
+from app.validation import normalised_email
+
+
+async def _contact(session: AsyncSession, contact_id: uuid.UUID) -> Contact:
+    contact = (
+        await session.scalars(sa.select(Contact).where(col(Contact.id) == contact_id))
+    ).first()
+    if contact is None:
+        raise NotFound("There is no such contact.", field="contactId")
+    return contact
+
+
+def _require_email(contact: Contact) -> str:
+    email = normalised_email(contact.email)
+    if email is None:
+        raise AppError(
+            "This contact needs a valid email address before they can use the portal.",
+            code=ErrorCode.EMAIL_REQUIRED,
+            field="email",
+        )
+    return email
+
+
+async def invite(session: AsyncSession, settings: Settings, contact: Contact, email: str) -> None:
+    """Writes a fresh invitation (the earlier link stops working) and its email."""
+    tenant = await session.get(Tenant, contact.tenant_id)
+    assert tenant is not None
+    accept_url = f"{settings.portal_app_url}/{tenant.slug}/accept-invitation"
+    secret, token = await issue_token(
+        session,
+        purpose=TokenPurpose.INVITATION,
+        email=email,
+        tenant_id=contact.tenant_id,
+        contact_id=contact.id,
+    )
+    await enqueue_email(
+        session,
+        template="invitation",
+        to=email,
+        tenant=tenant,
+        context={
+            "contact_name": contact.name,
+            "accept_url": f"{accept_url}?token={secret}",
+            "expires_at": token.expires_at,
+        },
+        settings=settings,
+    )
+
+
+def _audit(ctx: Context, contact: Contact, action: str, before: bool, after: bool) -> AuditEntry:
+    viewer = ctx.viewer
+    return AuditEntry(
+        tenant_id=contact.tenant_id,
+        actor_staff_id=viewer.user_id if isinstance(viewer, StaffViewer) else None,
+        action=action,
+        subject_type="Contact",
+        subject_id=contact.id,
+        before={"portal_access": before},
+        after={"portal_access": after},
+    )
+
+
+async def set_portal_access(ctx: Context, *, contact_id: uuid.UUID, enabled: bool) -> Contact:
+    """Switching on invites the contact; switching off ends their portal sessions here at
+    once (every request re-checks access) and voids any invitation still out."""
+    async with ctx.db.transaction(ctx.scope) as session:
+        contact = await _contact(session, contact_id)
+        if contact.portal_access == enabled:
+            return contact
+        if enabled:
+            email = _require_email(contact)
+            contact.email = email
+            await invite(session, ctx.settings, contact, email)
+        else:
+            await session.execute(
+                sa.update(OneTimeToken)
+                .where(
+                    col(OneTimeToken.contact_id) == contact.id,
+                    col(OneTimeToken.tenant_id) == contact.tenant_id,
+                    col(OneTimeToken.used_at).is_(None),
+                    col(OneTimeToken.revoked_at).is_(None),
+                )
+                .values(revoked_at=utcnow())
+            )
+            account_id = await session.scalar(
+                sa.select(col(PortalMembership.account_id)).where(
+                    col(PortalMembership.contact_id) == contact.id
+                )
+            )
+            if account_id is not None:
+                await _end_sessions_without_access(session, account_id)
+        contact.portal_access = enabled
+        contact.updated_at = utcnow()
+        session.add(
+            _audit(
+                ctx,
+                contact,
+                "portal_access.enabled" if enabled else "portal_access.disabled",
+                not enabled,
+                enabled,
+            )
+        )
+    return contact
+
+
+async def _end_sessions_without_access(session: AsyncSession, account_id: uuid.UUID) -> None:
+    """Sessions of an account left with no tenant to use are revoked outright; the others
+    lose this tenant on their next request."""
+    from app.auth.resolve import portal_tenants
+
+    await session.flush()
+    if not await portal_tenants(session, account_id):
+        await revoke(session, col(AuthSession.account_id) == account_id, reason="portal-access-off")
+
+
+async def resend_invitation(ctx: Context, *, contact_id: uuid.UUID) -> Contact:
+    async with ctx.db.transaction(ctx.scope) as session:
+        contact = await _contact(session, contact_id)
+        if not contact.portal_access:
+            raise AppError(
+                "Switch portal access on for this contact first.",
+                code=ErrorCode.INVALID_INPUT,
+                field="contactId",
+            )
+        await invite(session, ctx.settings, contact, _require_email(contact))
+        session.add(_audit(ctx, contact, "portal_access.invitation_resent", True, True))
+    return contact

@@ -1,0 +1,400 @@
+"""Signing in and out, for staff and for portal accounts, and the emailed-link flows:
+invitations, password resets and magic links."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from app.auth import ratelimit
+from app.auth.onetime import LIFETIMES, consume_token, issue_token
+from app.auth.passwords import check_policy, hash_password, needs_rehash, verify_password
+from app.auth.resolve import portal_tenants
+from app.auth.sessions import (
+    Credentials,
+    of_account,
+    of_staff_user,
+    refresh_session,
+    revoke,
+    start_session,
+)
+from app.auth.viewer import PortalViewer, StaffViewer
+from app.context import Context
+from app.db.base import utcnow
+from app.db.models import (
+    AuthSession,
+    Contact,
+    PortalAccount,
+    PortalMembership,
+    SessionAudience,
+    SessionClient,
+    StaffUser,
+    Tenant,
+    TokenPurpose,
+)
+from app.db.models.tenants import PLANS_WITH_PORTAL
+from app.db.scope import SYSTEM
+from app.errors import AppError, ErrorCode, Unauthenticated
+from app.mail import enqueue_email
+
+WRONG_CREDENTIALS = "The sign-in details are not right."
+BAD_LINK = "This link is not valid any more. Ask for a new one."
+
+
+@dataclass(frozen=True, slots=True)
+class StaffSignIn:
+    user: StaffUser
+    credentials: Credentials
+
+
+@dataclass(frozen=True, slots=True)
+class PortalSignIn:
+    account: PortalAccount
+    credentials: Credentials
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+async def _within_limits(ctx: Context, *checks: tuple[ratelimit.Limit, str]) -> None:
+    # Every check is counted, even when an earlier one already refused.
+    results = [await ctx.rate_limiter.hit(limit, subject) for limit, subject in checks]
+    if not all(results):
+        raise AppError(
+            "Too many attempts. Wait a while and try again.", code=ErrorCode.RATE_LIMITED
+        )
+
+
+def _address(ctx: Context) -> str:
+    return ctx.request.client.host if ctx.request.client else "unknown"
+
+
+async def staff_sign_in(
+    ctx: Context, *, tenant_slug: str, email: str, password: str, client: SessionClient
+) -> StaffSignIn:
+    email = normalise_email(email)
+    await _within_limits(
+        ctx,
+        (ratelimit.SIGN_IN_PER_ACCOUNT, f"staff:{tenant_slug}:{email}"),
+        (ratelimit.SIGN_IN_PER_ADDRESS, _address(ctx)),
+    )
+    async with ctx.db.transaction(SYSTEM) as session:
+        user = (
+            await session.scalars(
+                sa.select(StaffUser)
+                .join(Tenant, col(Tenant.id) == col(StaffUser.tenant_id))
+                .where(
+                    col(Tenant.slug) == tenant_slug.strip().lower(), col(StaffUser.email) == email
+                )
+            )
+        ).first()
+        usable = user is not None and user.is_active
+        if (
+            not verify_password(user.password_hash if user and usable else None, password)
+            or user is None
+        ):
+            raise AppError(WRONG_CREDENTIALS, code=ErrorCode.INVALID_CREDENTIALS)
+        if user.password_hash and needs_rehash(user.password_hash):
+            user.password_hash = hash_password(password)
+        credentials = await start_session(
+            session,
+            ctx.settings,
+            audience=SessionAudience.STAFF,
+            client=client,
+            tenant_id=user.tenant_id,
+            staff_user_id=user.id,
+        )
+    return StaffSignIn(user=user, credentials=credentials)
+
+
+async def _account_by_login(session: AsyncSession, login: str) -> PortalAccount | None:
+    login = login.strip().lower()
+    return (
+        await session.scalars(
+            sa.select(PortalAccount).where(
+                sa.or_(col(PortalAccount.email) == login, col(PortalAccount.username) == login)
+            )
+        )
+    ).first()
+
+
+async def portal_blocker(session: AsyncSession, account_id: uuid.UUID) -> AppError | None:
+    """Why this account cannot use the portal anywhere, or None when it can somewhere."""
+    if await portal_tenants(session, account_id):
+        return None
+    plans = set(
+        await session.scalars(
+            sa.select(col(Tenant.plan))
+            .join(PortalMembership, col(PortalMembership.tenant_id) == col(Tenant.id))
+            .where(col(PortalMembership.account_id) == account_id)
+        )
+    )
+    if plans and not plans & PLANS_WITH_PORTAL:
+        return AppError(
+            "Your contractor's plan does not include the customer portal.",
+            code=ErrorCode.PORTAL_NOT_IN_PLAN,
+        )
+    return AppError("Your portal access is switched off.", code=ErrorCode.PORTAL_DISABLED)
+
+
+async def _start_portal_session(
+    ctx: Context, session: AsyncSession, account: PortalAccount, client: SessionClient
+) -> PortalSignIn:
+    if blocker := await portal_blocker(session, account.id):
+        raise blocker
+    credentials = await start_session(
+        session, ctx.settings, audience=SessionAudience.PORTAL, client=client, account_id=account.id
+    )
+    return PortalSignIn(account=account, credentials=credentials)
+
+
+async def portal_sign_in(
+    ctx: Context, *, login: str, password: str, client: SessionClient
+) -> PortalSignIn:
+    await _within_limits(
+        ctx,
+        (ratelimit.SIGN_IN_PER_ACCOUNT, f"portal:{login.strip()}"),
+        (ratelimit.SIGN_IN_PER_ADDRESS, _address(ctx)),
+    )
+    async with ctx.db.transaction(SYSTEM) as session:
+        account = await _account_by_login(session, login)
+        usable = account is not None and account.is_active
+        if (
+            not verify_password(account.password_hash if account and usable else None, password)
+            or account is None
+        ):
+            raise AppError(WRONG_CREDENTIALS, code=ErrorCode.INVALID_CREDENTIALS)
+        if account.password_hash and needs_rehash(account.password_hash):
+            account.password_hash = hash_password(password)
+        return await _start_portal_session(ctx, session, account, client)
+
+
+async def sign_out(ctx: Context) -> bool:
+    viewer = ctx.viewer
+    if not isinstance(viewer, StaffViewer | PortalViewer):
+        return False
+    async with ctx.db.transaction(SYSTEM) as session:
+        await revoke(session, col(AuthSession.id) == viewer.session_id, reason="sign-out")
+    return True
+
+
+async def refresh(ctx: Context, *, refresh_token: str, audience: SessionAudience) -> Credentials:
+    await _within_limits(ctx, (ratelimit.TOKEN_PER_ADDRESS, _address(ctx)))
+    # The outcome commits even when it is a refusal: a replayed token's revocation must stick.
+    async with ctx.db.transaction(SYSTEM) as session:
+        credentials = await refresh_session(session, ctx.settings, refresh_token, audience=audience)
+    if credentials is None:
+        raise Unauthenticated("This refresh token is not valid. Sign in again.")
+    return credentials
+
+
+async def change_password(ctx: Context, *, current_password: str, new_password: str) -> Credentials:
+    """Sets a new password and ends every session of the user, this one included; the
+    client carries on with the fresh credentials returned."""
+    viewer = ctx.viewer
+    check_policy(new_password, field="newPassword")
+    async with ctx.db.transaction(SYSTEM) as session:
+        current = await session.get(AuthSession, getattr(viewer, "session_id", None))
+        user: StaffUser | PortalAccount | None
+        if isinstance(viewer, StaffViewer):
+            user = await session.get(StaffUser, (viewer.tenant_id, viewer.user_id))
+            everywhere = of_staff_user(viewer.tenant_id, viewer.user_id)
+        elif isinstance(viewer, PortalViewer):
+            user = await session.get(PortalAccount, viewer.account_id)
+            everywhere = of_account(viewer.account_id)
+        else:
+            raise Unauthenticated("Sign in to change your password.")
+        if (
+            user is None
+            or current is None
+            or not verify_password(user.password_hash, current_password)
+        ):
+            raise AppError(
+                "The current password is not right.",
+                code=ErrorCode.INVALID_CREDENTIALS,
+                field="currentPassword",
+            )
+        user.password_hash = hash_password(new_password)
+        user.password_changed_at = utcnow()
+        await revoke(session, everywhere, reason="password-changed")
+        return await start_session(
+            session,
+            ctx.settings,
+            audience=current.audience,
+            client=current.client,
+            account_id=current.account_id,
+            tenant_id=current.tenant_id,
+            staff_user_id=current.staff_user_id,
+        )
+
+
+async def _email_link(ctx: Context, *, email: str, purpose: TokenPurpose) -> None:
+    """Sends a reset or magic link when the email belongs to an account. The answer, and
+    the work before it, are the same either way, so nobody learns who has an account."""
+    email = normalise_email(email)
+    await _within_limits(
+        ctx,
+        (ratelimit.EMAIL_LINK_PER_ACCOUNT, f"{purpose.value}:{email}"),
+        (ratelimit.EMAIL_LINK_PER_ADDRESS, _address(ctx)),
+    )
+    async with ctx.db.transaction(SYSTEM) as session:
+        account = (
+            await session.scalars(sa.select(PortalAccount).where(col(PortalAccount.email) == email))
+        ).first()
+        if account is None or not account.is_active or await portal_blocker(session, account.id):
+            return
+        secret, _ = await issue_token(session, purpose=purpose, email=email, account_id=account.id)
+        minutes = int(LIFETIMES[purpose].total_seconds() // 60)
+        if purpose is TokenPurpose.PASSWORD_RESET:
+            await enqueue_email(
+                session,
+                template="password_reset",
+                to=email,
+                context={
+                    "account_name": account.name,
+                    "reset_url": f"{ctx.settings.portal_app_url}/reset-password?token={secret}",
+                    "expires_minutes": minutes,
+                },
+                settings=ctx.settings,
+            )
+        else:
+            await enqueue_email(
+                session,
+                template="magic_link",
+                to=email,
+                context={
+                    "account_name": account.name,
+                    "sign_in_url": f"{ctx.settings.public_url}/portal/magic-link?token={secret}",
+                    "expires_minutes": minutes,
+                },
+                settings=ctx.settings,
+            )
+
+
+async def request_password_reset(ctx: Context, *, email: str) -> None:
+    await _email_link(ctx, email=email, purpose=TokenPurpose.PASSWORD_RESET)
+
+
+async def request_magic_link(ctx: Context, *, email: str) -> None:
+    await _email_link(ctx, email=email, purpose=TokenPurpose.MAGIC_LINK)
+
+
+async def reset_password(ctx: Context, *, token: str, new_password: str) -> None:
+    check_policy(new_password, field="newPassword")
+    await _within_limits(ctx, (ratelimit.TOKEN_PER_ADDRESS, _address(ctx)))
+    async with ctx.db.transaction(SYSTEM) as session:
+        used = await consume_token(session, token, purpose=TokenPurpose.PASSWORD_RESET)
+        account = (
+            await session.get(PortalAccount, used.account_id) if used and used.account_id else None
+        )
+        if account is None:
+            raise AppError(BAD_LINK, code=ErrorCode.INVALID_TOKEN, field="token")
+        account.password_hash = hash_password(new_password)
+        account.password_changed_at = utcnow()
+        await revoke(session, of_account(account.id), reason="password-reset")
+
+
+async def redeem_magic_link(ctx: Context, *, token: str, client: SessionClient) -> PortalSignIn:
+    await _within_limits(ctx, (ratelimit.TOKEN_PER_ADDRESS, _address(ctx)))
+    async with ctx.db.transaction(SYSTEM) as session:
+        used = await consume_token(session, token, purpose=TokenPurpose.MAGIC_LINK)
+        account = (
+            await session.get(PortalAccount, used.account_id) if used and used.account_id else None
+        )
+        if account is None or not account.is_active:
+            raise AppError(BAD_LINK, code=ErrorCode.INVALID_TOKEN, field="token")
+        return await _start_portal_session(ctx, session, account, client)
+
+
+async def accept_invitation(
+    ctx: Context,
+    *,
+    tenant_slug: str,
+    token: str,
+    name: str,
+    username: str,
+    password: str,
+    client: SessionClient,
+) -> PortalSignIn:
+    """Turns an invitation into a portal account (or links an existing one, for a person
+    already invited by another contractor) and signs it in. Nothing is used up or written
+    unless all of it succeeds."""
+    check_policy(password)
+    name, username = name.strip(), username.strip().lower()
+    if not name or not username:
+        raise AppError(
+            "Give a name and a username.",
+            code=ErrorCode.INVALID_INPUT,
+            field="name" if not name else "username",
+        )
+    await _within_limits(ctx, (ratelimit.TOKEN_PER_ADDRESS, _address(ctx)))
+    async with ctx.db.transaction(SYSTEM) as session:
+        tenant = (
+            await session.scalars(
+                sa.select(Tenant).where(col(Tenant.slug) == tenant_slug.strip().lower())
+            )
+        ).first()
+        used = await consume_token(
+            session,
+            token,
+            purpose=TokenPurpose.INVITATION,
+            tenant_id=tenant.id if tenant else uuid.uuid4(),
+        )
+        contact = (
+            await session.get(Contact, (used.tenant_id, used.contact_id))
+            if used and used.contact_id
+            else None
+        )
+        if (
+            used is None
+            or contact is None
+            or not contact.portal_access
+            or contact.email != used.email
+        ):
+            raise AppError(BAD_LINK, code=ErrorCode.INVALID_TOKEN, field="token")
+        account = (
+            await session.scalars(
+                sa.select(PortalAccount).where(col(PortalAccount.email) == used.email)
+            )
+        ).first()
+        holder = (
+            await session.scalars(
+                sa.select(PortalAccount).where(col(PortalAccount.username) == username)
+            )
+        ).first()
+        if holder is not None and (account is None or holder.id != account.id):
+            raise AppError(
+                "This username is taken.", code=ErrorCode.USERNAME_TAKEN, field="username"
+            )
+        if account is None:
+            account = PortalAccount(email=used.email, name=name)
+            session.add(account)
+        else:
+            await revoke(session, of_account(account.id), reason="password-changed")
+        account.name, account.username = name, username
+        account.password_hash = hash_password(password)
+        account.password_changed_at = utcnow()
+        await session.flush()
+        membership = (
+            await session.scalars(
+                sa.select(PortalMembership).where(
+                    col(PortalMembership.tenant_id) == contact.tenant_id,
+                    col(PortalMembership.contact_id) == contact.id,
+                )
+            )
+        ).first()
+        if membership is None:
+            session.add(
+                PortalMembership(
+                    tenant_id=contact.tenant_id, account_id=account.id, contact_id=contact.id
+                )
+            )
+        elif membership.account_id != account.id:
+            membership.account_id = account.id
+        await session.flush()
+        return await _start_portal_session(ctx, session, account, client)
