@@ -10,7 +10,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import sqlalchemy as sa
 from sqlalchemy import event
+from sqlmodel import col
 
 from app.auth.sessions import start_session
 from app.db.models import (
@@ -18,6 +20,8 @@ from app.db.models import (
     ContactKind,
     Customer,
     Plan,
+    PortalAccount,
+    PortalMembership,
     SessionAudience,
     SessionClient,
     Site,
@@ -163,3 +167,75 @@ async def make_customers(
                 for site in site_rows
             )
     return customers
+
+
+PASSWORD = "correct horse battery staple"
+
+
+@dataclass
+class PortalUser:
+    tenant: Tenant
+    customer: Customer
+    contact: Contact
+    account: PortalAccount
+
+
+async def make_portal_user(
+    db: Database,
+    tenant: Tenant,
+    *,
+    email: str = "jo@customer.example",
+    username: str | None = "jo",
+    password: str = PASSWORD,
+    customer: Customer | None = None,
+) -> PortalUser:
+    """A company contact with portal access, and the signed-up account it signs in with."""
+    from app.auth.passwords import hash_password
+
+    async with db.transaction(SYSTEM) as session:
+        if customer is None:
+            customer = Customer(
+                tenant_id=tenant.id,
+                name="Jo's Company",
+                portal_identifier=f"jo-{uuid.uuid4().hex[:8]}",
+            )
+            session.add(customer)
+            await session.flush()
+        contact = Contact(
+            tenant_id=tenant.id,
+            customer_id=customer.id,
+            kind=ContactKind.COMPANY,
+            name="Jo Customer",
+            email=email,
+            portal_access=True,
+        )
+        account = (
+            await session.scalars(sa.select(PortalAccount).where(col(PortalAccount.email) == email))
+        ).first()
+        if account is None:
+            account = PortalAccount(
+                email=email,
+                username=username,
+                name="Jo Customer",
+                password_hash=hash_password(password),
+            )
+        session.add_all([contact, account])
+        await session.flush()
+        session.add(
+            PortalMembership(tenant_id=tenant.id, account_id=account.id, contact_id=contact.id)
+        )
+    return PortalUser(tenant=tenant, customer=customer, contact=contact, account=account)
+
+
+async def portal_token(db: Database, settings: Settings, account: PortalAccount) -> str:
+    """A bearer token of a real mobile session for a portal account."""
+    async with db.transaction(SYSTEM) as session:
+        credentials = await start_session(
+            session,
+            settings,
+            audience=SessionAudience.PORTAL,
+            client=SessionClient.MOBILE,
+            account_id=account.id,
+        )
+    assert credentials.access_token is not None
+    return credentials.access_token

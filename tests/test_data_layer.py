@@ -75,7 +75,9 @@ async def test_t1_updates_and_deletes_never_reach_another_tenant(db: Database) -
                     .where(col(Customer.name) == "renamed")
                     .group_by(col(Customer.tenant_id))
                 )
-            ).tuples().all()
+            )
+            .tuples()
+            .all()
         )
         site_contacts: dict[uuid.UUID, int] = dict(
             (
@@ -84,7 +86,9 @@ async def test_t1_updates_and_deletes_never_reach_another_tenant(db: Database) -
                     .where(col(Contact.kind) == ContactKind.SITE)
                     .group_by(col(Contact.tenant_id))
                 )
-            ).tuples().all()
+            )
+            .tuples()
+            .all()
         )
     assert names == {tenant_a: 3}
     assert site_contacts == {tenant_b: 4}
