@@ -3,6 +3,7 @@ writing the few rows a test needs."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +20,7 @@ from app.db.models import (
     Contact,
     ContactKind,
     Customer,
+    OutboxEmail,
     Plan,
     PortalAccount,
     PortalMembership,
@@ -239,3 +241,18 @@ async def portal_token(db: Database, settings: Settings, account: PortalAccount)
         )
     assert credentials.access_token is not None
     return credentials.access_token
+
+
+async def emailed_token(db: Database, to: str) -> str:
+    """The token in the link of the newest email to `to`."""
+    async with db.session(SYSTEM) as session:
+        body = await session.scalar(
+            sa.select(col(OutboxEmail.text_body))
+            .where(col(OutboxEmail.to_address) == to)
+            .order_by(col(OutboxEmail.created_at).desc())
+            .limit(1)
+        )
+    assert body is not None, f"no email to {to}"
+    found = re.search(r"token=([A-Za-z0-9_\-]+)", body)
+    assert found is not None, body
+    return found.group(1)
