@@ -9,6 +9,7 @@ from typing import Any
 class ErrorCode(enum.StrEnum):
     """Every code the two schemas can answer with. Codes are never renamed or reused."""
 
+    BAD_REQUEST = "BAD_REQUEST"
     INVALID_INPUT = "INVALID_INPUT"
     INVALID_CURSOR = "INVALID_CURSOR"
     NOT_FOUND = "NOT_FOUND"

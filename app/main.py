@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from strawberry.asgi import GraphQL
+from strawberry.types.unset import UNSET
 
 from app.auth.cookies import cross_site
 from app.auth.ratelimit import DatabaseRateLimiter, RateLimiter, RedisRateLimiter
@@ -23,7 +24,7 @@ from app.auth.tokens import Audience
 from app.context import Context
 from app.db.scope import SYSTEM
 from app.db.session import Database, create_engine
-from app.errors import Unauthenticated
+from app.errors import ErrorCode, Unauthenticated
 from app.http import BodyLimitMiddleware, RequestIdMiddleware
 from app.magic_link import magic_link_page
 from app.mail import OutboxWorker
@@ -33,6 +34,8 @@ from app.schema.staff import staff_schema
 from app.settings import Settings, get_settings
 
 logger = logging.getLogger("app")
+
+_REFUSAL_CODES = {401: ErrorCode.UNAUTHENTICATED, 403: ErrorCode.CSRF_FAILED}
 
 
 class GraphQLEndpoint(GraphQL[Context, None]):
@@ -56,6 +59,17 @@ class GraphQLEndpoint(GraphQL[Context, None]):
         self.settings = settings
         self.audience = audience
         self.rate_limiter = rate_limiter
+
+    async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
+        # Refusals before any GraphQL runs answer in the same shape as GraphQL errors.
+        try:
+            return await super().run(request, context, root_value)
+        except HTTPException as refusal:
+            code = _REFUSAL_CODES.get(refusal.status_code, ErrorCode.BAD_REQUEST)
+            return JSONResponse(
+                {"errors": [{"message": refusal.reason, "extensions": {"code": code.value}}]},
+                status_code=refusal.status_code,
+            )
 
     async def get_context(self, request: Request, response: Any) -> Context:  # type: ignore[override]
         if request.method != "GET" and cross_site(request, self.settings):
