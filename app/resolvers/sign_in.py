@@ -249,31 +249,33 @@ async def _email_link(ctx: Context, *, email: str, purpose: TokenPurpose) -> Non
         if account is None or not account.is_active or await portal_blocker(session, account.id):
             return
         secret, _ = await issue_token(session, purpose=purpose, email=email, account_id=account.id)
-        minutes = int(LIFETIMES[purpose].total_seconds() // 60)
-        if purpose is TokenPurpose.PASSWORD_RESET:
-            await enqueue_email(
-                session,
-                template="password_reset",
-                to=email,
-                context={
-                    "account_name": account.name,
-                    "reset_url": f"{ctx.settings.portal_app_url}/reset-password?token={secret}",
-                    "expires_minutes": minutes,
-                },
-                settings=ctx.settings,
-            )
-        else:
-            await enqueue_email(
-                session,
-                template="magic_link",
-                to=email,
-                context={
-                    "account_name": account.name,
-                    "sign_in_url": f"{ctx.settings.public_url}/portal/magic-link?token={secret}",
-                    "expires_minutes": minutes,
-                },
-                settings=ctx.settings,
-            )
+        template, link_name, link = _EMAILED_LINKS[purpose]
+        await enqueue_email(
+            session,
+            template=template,
+            to=email,
+            context={
+                "account_name": account.name,
+                link_name: link.format(settings=ctx.settings) + f"?token={secret}",
+                "expires_minutes": int(LIFETIMES[purpose].total_seconds() // 60),
+            },
+            settings=ctx.settings,
+        )
+
+
+# Per purpose: the email template, its link's name in the template, and where it points.
+_EMAILED_LINKS = {
+    TokenPurpose.PASSWORD_RESET: (
+        "password_reset",
+        "reset_url",
+        "{settings.portal_app_url}/reset-password",
+    ),
+    TokenPurpose.MAGIC_LINK: (
+        "magic_link",
+        "sign_in_url",
+        "{settings.public_url}/portal/magic-link",
+    ),
+}
 
 
 async def request_password_reset(ctx: Context, *, email: str) -> None:

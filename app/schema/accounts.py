@@ -12,11 +12,12 @@ from app.auth.viewer import PortalViewer
 from app.context import Info
 from app.db import models
 from app.schema.permissions import StaffRoleEnum
-from app.schema.relay import load_by_ids, nodes_from_rows, parse_uuid
+from app.schema.relay import LoadedNode, parse_uuid
 
 
 @strawberry.type(description="A member of the office staff.")
-class StaffUser(relay.Node):
+class StaffUser(LoadedNode):
+    loader_name = "staff_user_by_id"
     id: relay.NodeID[str]
     name: str
     email: str
@@ -25,13 +26,6 @@ class StaffUser(relay.Node):
     @classmethod
     def from_row(cls, row: models.StaffUser) -> StaffUser:
         return cls(id=str(row.id), name=row.name, email=row.email, role=row.role)
-
-    @classmethod
-    async def resolve_nodes(  # type: ignore[override]
-        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
-    ) -> list[StaffUser | None]:
-        rows = await load_by_ids(info.context.loaders.staff_user_by_id, node_ids)
-        return nodes_from_rows(rows, cls.from_row)
 
 
 @strawberry.type(description="The portal sign-in of one person, across every contractor.")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime
 
 import strawberry
@@ -10,7 +9,7 @@ from strawberry import relay
 
 from app.context import Info
 from app.db import models
-from app.schema.relay import load_by_ids, nodes_from_rows
+from app.schema.relay import LoadedNode
 
 ContactKind = strawberry.enum(
     models.ContactKind,
@@ -20,7 +19,8 @@ ContactKind = strawberry.enum(
 
 
 @strawberry.type(description="A person at a customer, for the whole company or for one site.")
-class Contact(relay.Node):
+class Contact(LoadedNode):
+    loader_name = "contact_by_id"
     id: relay.NodeID[str]
     kind: ContactKind  # type: ignore[valid-type]
     name: str
@@ -41,13 +41,6 @@ class Contact(relay.Node):
             row=row,
         )
 
-    @classmethod
-    async def resolve_nodes(  # type: ignore[override]
-        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
-    ) -> list[Contact | None]:
-        rows = await load_by_ids(info.context.loaders.contact_by_id, node_ids)
-        return nodes_from_rows(rows, cls.from_row)
-
     @strawberry.field(description="The site of a site contact; null for a company contact.")
     async def site(self, info: Info) -> Site | None:
         if self.row.site_id is None:
@@ -57,7 +50,8 @@ class Contact(relay.Node):
 
 
 @strawberry.type(description="A property of a customer's where work is done.")
-class Site(relay.Node):
+class Site(LoadedNode):
+    loader_name = "site_by_id"
     id: relay.NodeID[str]
     name: str
     site_number: str | None
@@ -84,13 +78,6 @@ class Site(relay.Node):
             row=row,
         )
 
-    @classmethod
-    async def resolve_nodes(  # type: ignore[override]
-        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
-    ) -> list[Site | None]:
-        rows = await load_by_ids(info.context.loaders.site_by_id, node_ids)
-        return nodes_from_rows(rows, cls.from_row)
-
     @strawberry.field(description="The contacts at this site.")
     async def contacts(self, info: Info) -> list[Contact]:
         rows = await info.context.loaders.contacts_by_site_id.load(self.row.id)
@@ -98,7 +85,8 @@ class Site(relay.Node):
 
 
 @strawberry.type(description="A customer of the business.")
-class Customer(relay.Node):
+class Customer(LoadedNode):
+    loader_name = "customer_by_id"
     id: relay.NodeID[str]
     name: str
     portal_identifier: str = strawberry.field(
@@ -118,13 +106,6 @@ class Customer(relay.Node):
             created_at=row.created_at,
             row=row,
         )
-
-    @classmethod
-    async def resolve_nodes(  # type: ignore[override]
-        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
-    ) -> list[Customer | None]:
-        rows = await load_by_ids(info.context.loaders.customer_by_id, node_ids)
-        return nodes_from_rows(rows, cls.from_row)
 
     @strawberry.field(description="Company and site contacts of this customer, by name.")
     async def contacts(self, info: Info) -> list[Contact]:

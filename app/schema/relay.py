@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, TypeVar
+from typing import Any, ClassVar, Self, TypeVar
 
 import strawberry
 from strawberry import relay
@@ -55,6 +55,24 @@ async def load_by_ids(loader: Any, node_ids: Iterable[str]) -> list[Any]:
 
 def nodes_from_rows(rows: Sequence[Row | None], to_node: Callable[[Row], N]) -> list[N | None]:
     return [to_node(row) if row is not None else None for row in rows]
+
+
+class LoadedNode(relay.Node):
+    """A node read through one of the request's by-id loaders: a subclass names the loader
+    and says how it is built from a row."""
+
+    loader_name: ClassVar[str]
+
+    @classmethod
+    def from_row(cls, row: Any) -> Self:
+        raise NotImplementedError
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[Self | None]:
+        rows = await load_by_ids(getattr(info.context.loaders, cls.loader_name), node_ids)
+        return nodes_from_rows(rows, cls.from_row)
 
 
 def connection(page: Page[Row], to_node: Callable[[Row], N]) -> relay.Connection[N]:

@@ -71,6 +71,13 @@ def hand_over(info: Info, audience: Audience, credentials: Credentials) -> Sessi
     )
 
 
+def _portal_payload(info: Info, result: sign_in.PortalSignIn) -> PortalSignInPayload:
+    return PortalSignInPayload(
+        viewer=PortalAccount.from_row(result.account),
+        tokens=hand_over(info, Audience.PORTAL, result.credentials),
+    )
+
+
 def _sign_out(info: Info, audience: Audience) -> None:
     if info.context.response is not None:
         clear_session_cookie(info.context.response, audience)
@@ -169,10 +176,7 @@ class PortalSignInMutation:
         result = await sign_in.portal_sign_in(
             info.context, login=login, password=password, client=client
         )
-        return PortalSignInPayload(
-            viewer=PortalAccount.from_row(result.account),
-            tokens=hand_over(info, Audience.PORTAL, result.credentials),
-        )
+        return _portal_payload(info, result)
 
     @strawberry.mutation(description="End this session.", extensions=guarded(RequiresPortalUser()))
     async def sign_out(self, info: Info) -> bool:
@@ -238,10 +242,7 @@ class PortalSignInMutation:
         client: ClientKind = SessionClient.BROWSER,  # type: ignore[valid-type]
     ) -> PortalSignInPayload:
         result = await sign_in.redeem_magic_link(info.context, token=token, client=client)
-        return PortalSignInPayload(
-            viewer=PortalAccount.from_row(result.account),
-            tokens=hand_over(info, Audience.PORTAL, result.credentials),
-        )
+        return _portal_payload(info, result)
 
     @strawberry.mutation(
         description="Accept an invitation: choose a name, username and password, and sign in.",
@@ -259,7 +260,4 @@ class PortalSignInMutation:
             password=input.password,
             client=input.client,
         )
-        return PortalSignInPayload(
-            viewer=PortalAccount.from_row(result.account),
-            tokens=hand_over(info, Audience.PORTAL, result.credentials),
-        )
+        return _portal_payload(info, result)
