@@ -94,9 +94,15 @@ async def refresh_session(
     copied: the whole session is revoked, so the thief's newer token dies with it."""
     now = utcnow()
     token_hash = hash_secret(refresh_token)
+    # A token shown at the other schema's endpoint is refused without being used up.
+    of_audience = sa.select(col(AuthSession.id)).where(col(AuthSession.audience) == audience)
     used = await session.execute(
         sa.update(RefreshToken)
-        .where(col(RefreshToken.token_hash) == token_hash, col(RefreshToken.used_at).is_(None))
+        .where(
+            col(RefreshToken.token_hash) == token_hash,
+            col(RefreshToken.used_at).is_(None),
+            col(RefreshToken.session_id).in_(of_audience),
+        )
         .values(used_at=now)
         .returning(col(RefreshToken.session_id))
         .execution_options(synchronize_session=False)
@@ -105,14 +111,16 @@ async def refresh_session(
     if session_id is None:
         replayed = await session.scalar(
             sa.select(col(RefreshToken.session_id)).where(
-                col(RefreshToken.token_hash) == token_hash
+                col(RefreshToken.token_hash) == token_hash,
+                col(RefreshToken.used_at).is_not(None),
+                col(RefreshToken.session_id).in_(of_audience),
             )
         )
         if replayed is not None:
             await revoke(session, col(AuthSession.id) == replayed, reason="refresh-token-reuse")
         return None
     auth_session = await active_session(session, session_id)
-    if auth_session is None or auth_session.audience is not audience:
+    if auth_session is None:
         return None
     return await _mobile_credentials(session, settings, auth_session)
 

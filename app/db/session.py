@@ -43,7 +43,13 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(connection: Any) -> None:
-    connection.exec_driver_sql("BEGIN")
+    # A transaction that will write takes the write lock up front: a deferred one that reads
+    # first could not upgrade once another connection had written, and would fail at once.
+    immediate = connection.get_execution_options().get(_WRITES, False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+_WRITES = "portal_writes"
 
 
 class Database:
@@ -67,6 +73,8 @@ class Database:
     async def transaction(self, scope: Scope) -> AsyncIterator[AsyncSession]:
         """A session whose work commits together at the end of the block, or not at all."""
         async with self.session(scope) as session, session.begin():
+            if self.dialect == "sqlite":
+                await session.connection(execution_options={_WRITES: True})
             yield session
 
     async def dispose(self) -> None:

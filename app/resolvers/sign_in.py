@@ -77,7 +77,7 @@ def _address(ctx: Context) -> str:
 async def staff_sign_in(
     ctx: Context, *, tenant_slug: str, email: str, password: str, client: SessionClient
 ) -> StaffSignIn:
-    email = normalise_email(email)
+    email, tenant_slug = normalise_email(email), tenant_slug.strip().lower()
     await _within_limits(
         ctx,
         (ratelimit.SIGN_IN_PER_ACCOUNT, f"staff:{tenant_slug}:{email}"),
@@ -88,19 +88,11 @@ async def staff_sign_in(
             await session.scalars(
                 sa.select(StaffUser)
                 .join(Tenant, col(Tenant.id) == col(StaffUser.tenant_id))
-                .where(
-                    col(Tenant.slug) == tenant_slug.strip().lower(), col(StaffUser.email) == email
-                )
+                .where(col(Tenant.slug) == tenant_slug, col(StaffUser.email) == email)
             )
         ).first()
-        usable = user is not None and user.is_active
-        if (
-            not verify_password(user.password_hash if user and usable else None, password)
-            or user is None
-        ):
+        if user is None or not _password_matches(user, password):
             raise AppError(WRONG_CREDENTIALS, code=ErrorCode.INVALID_CREDENTIALS)
-        if user.password_hash and needs_rehash(user.password_hash):
-            user.password_hash = hash_password(password)
         credentials = await start_session(
             session,
             ctx.settings,
@@ -110,6 +102,18 @@ async def staff_sign_in(
             staff_user_id=user.id,
         )
     return StaffSignIn(user=user, credentials=credentials)
+
+
+def _password_matches(user: StaffUser | PortalAccount | None, password: str) -> bool:
+    """Checks the password of an active user, upgrading an old hash on success. Without a
+    usable user it spends the same time, so a missing account answers like a wrong password."""
+    usable = user is not None and user.is_active
+    if not verify_password(user.password_hash if user and usable else None, password):
+        return False
+    assert user is not None and user.password_hash is not None
+    if needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    return True
 
 
 async def _account_by_login(session: AsyncSession, login: str) -> PortalAccount | None:
@@ -156,21 +160,19 @@ async def _start_portal_session(
 async def portal_sign_in(
     ctx: Context, *, login: str, password: str, client: SessionClient
 ) -> PortalSignIn:
+    async with ctx.db.session(SYSTEM) as session:
+        account = await _account_by_login(session, login)
+    # One counter per account, whether it is named by email or by username.
+    who = account.email if account is not None else login.strip().lower()
     await _within_limits(
         ctx,
-        (ratelimit.SIGN_IN_PER_ACCOUNT, f"portal:{login.strip()}"),
+        (ratelimit.SIGN_IN_PER_ACCOUNT, f"portal:{who}"),
         (ratelimit.SIGN_IN_PER_ADDRESS, _address(ctx)),
     )
     async with ctx.db.transaction(SYSTEM) as session:
         account = await _account_by_login(session, login)
-        usable = account is not None and account.is_active
-        if (
-            not verify_password(account.password_hash if account and usable else None, password)
-            or account is None
-        ):
+        if account is None or not _password_matches(account, password):
             raise AppError(WRONG_CREDENTIALS, code=ErrorCode.INVALID_CREDENTIALS)
-        if account.password_hash and needs_rehash(account.password_hash):
-            account.password_hash = hash_password(password)
         return await _start_portal_session(ctx, session, account, client)
 
 
@@ -198,6 +200,8 @@ async def change_password(ctx: Context, *, current_password: str, new_password: 
     client carries on with the fresh credentials returned."""
     viewer = ctx.viewer
     check_policy(new_password, field="newPassword")
+    if isinstance(viewer, StaffViewer | PortalViewer):
+        await _within_limits(ctx, (ratelimit.SIGN_IN_PER_ACCOUNT, f"password:{viewer.email}"))
     async with ctx.db.transaction(SYSTEM) as session:
         current = await session.get(AuthSession, getattr(viewer, "session_id", None))
         user: StaffUser | PortalAccount | None
