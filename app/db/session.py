@@ -45,11 +45,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 def _sqlite_begin(connection: Any) -> None:
     # A transaction that will write takes the write lock up front: a deferred one that reads
     # first could not upgrade once another connection had written, and would fail at once.
-    immediate = connection.get_execution_options().get(_WRITES, False)
+    immediate = connection.get_execution_options().get("portal_writes", False)
     connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
-
-
-_WRITES = "portal_writes"
 
 
 class Database:
@@ -74,7 +71,7 @@ class Database:
         """A session whose work commits together at the end of the block, or not at all."""
         async with self.session(scope) as session, session.begin():
             if self.dialect == "sqlite":
-                await session.connection(execution_options={_WRITES: True})
+                await session.connection(execution_options={"portal_writes": True})
             yield session
 
     async def dispose(self) -> None:
