@@ -11,8 +11,8 @@ from datetime import date
 
 import uvicorn
 
+from app.db.demo import DEMO_PASSWORD, DEMO_SIGN_INS, DemoSignIn, database_is_empty, seed_demo
 from app.db.migrate import upgrade
-from app.db.seed import DEMO_PASSWORD, DemoSignIn, database_is_empty, seed_demo
 from app.db.session import Database, create_engine
 from app.mail import OutboxWorker
 from app.settings import Settings, get_settings
@@ -23,12 +23,14 @@ def _sqlite_folder(settings: Settings) -> None:
     settings.var_dir.mkdir(parents=True, exist_ok=True)
 
 
-async def _seed(settings: Settings, *, only_if_empty: bool) -> list[DemoSignIn] | None:
+async def _seed_if_empty(settings: Settings) -> bool:
+    """Seeds the demo into an empty database; True when it did."""
     db = Database(create_engine(settings.database_url))
     try:
-        if only_if_empty and not await database_is_empty(db):
-            return None
-        return await seed_demo(db, today=date.today())
+        if not await database_is_empty(db):
+            return False
+        await seed_demo(db, today=date.today())
+        return True
     finally:
         await db.dispose()
 
@@ -56,8 +58,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="portal", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("migrate", help="upgrade the database to the latest migration")
-    seed = commands.add_parser("seed", help="write the demo tenants into the database")
-    seed.add_argument("--if-empty", action="store_true", help="only when there is no tenant yet")
+    commands.add_parser("seed", help="write the demo tenants into an empty database")
     commands.add_parser("schema", help="write schema.graphql and frontend-contract/portal.graphql")
     serve = commands.add_parser("serve", help="serve both GraphQL endpoints")
     serve.add_argument("--host", default="127.0.0.1")
@@ -83,13 +84,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     if args.command in ("migrate", "dev"):
         upgrade(settings.database_url)
-    if args.command == "seed":
-        print_sign_ins(asyncio.run(_seed(settings, only_if_empty=args.if_empty)) or [])
-    if args.command == "dev":
-        seeded = asyncio.run(_seed(settings, only_if_empty=True)) if settings.seed_demo else None
-        from app.db.seed import DEMO_SIGN_INS
-
-        print("Seeded the demo tenants." if seeded else "The database already has data.")
+    if args.command == "seed" or (args.command == "dev" and settings.seed_demo):
+        seeded = asyncio.run(_seed_if_empty(settings))
+        print("Seeded the demo tenants." if seeded else "The database has data: nothing seeded.")
+    if args.command in ("seed", "dev"):
         print_sign_ins(DEMO_SIGN_INS)
         print(f"Staff playground:  http://{args.host}:{args.port}/graphql")
         print(f"Portal playground: http://{args.host}:{args.port}/portal/graphql")

@@ -53,7 +53,7 @@ def _nothing(_url: str) -> None:
 
 
 def _seed(url: str) -> None:
-    from app.db.seed import seed_demo
+    from app.db.demo import seed_demo
 
     async def run() -> None:
         db = Database(create_engine(url))
