@@ -4,6 +4,7 @@ demo sign-in in the README works."""
 from __future__ import annotations
 
 from collections import Counter
+
 import httpx
 import sqlalchemy as sa
 from sqlmodel import SQLModel, col
@@ -116,7 +117,3 @@ async def test_p2_every_demo_sign_in_works(demo_client: httpx.AsyncClient) -> No
             assert error_codes(body) == ["PORTAL_DISABLED"], sign_in
         else:
             assert body["data"]["signIn"]["viewer"]["email"] == sign_in.email, sign_in
-
-
-def test_h6_the_demo_is_for_a_fixed_day_in_tests() -> None:
-    assert date(2026, 11, 23) == DEMO_TODAY
