@@ -28,6 +28,7 @@ from app.db.base import utcnow
 from app.db.models import (
     AuthSession,
     Contact,
+    OneTimeToken,
     PortalAccount,
     PortalMembership,
     SessionAudience,
@@ -340,52 +341,8 @@ async def accept_invitation(
         )
     await _within_limits(ctx, (ratelimit.TOKEN_PER_ADDRESS, _address(ctx)))
     async with ctx.db.transaction(SYSTEM) as session:
-        tenant = (
-            await session.scalars(
-                sa.select(Tenant).where(col(Tenant.slug) == tenant_slug.strip().lower())
-            )
-        ).first()
-        used = await consume_token(
-            session,
-            token,
-            purpose=TokenPurpose.INVITATION,
-            tenant_id=tenant.id if tenant else uuid.uuid4(),
-        )
-        contact = (
-            await session.get(Contact, (used.tenant_id, used.contact_id))
-            if used and used.contact_id
-            else None
-        )
-        if (
-            used is None
-            or contact is None
-            or not contact.portal_access
-            or contact.email != used.email
-        ):
-            raise AppError(BAD_LINK, code=ErrorCode.INVALID_TOKEN, field="token")
-        account = (
-            await session.scalars(
-                sa.select(PortalAccount).where(col(PortalAccount.email) == used.email)
-            )
-        ).first()
-        holder = (
-            await session.scalars(
-                sa.select(PortalAccount).where(col(PortalAccount.username) == username)
-            )
-        ).first()
-        if holder is not None and (account is None or holder.id != account.id):
-            raise AppError(
-                "This username is taken.", code=ErrorCode.USERNAME_TAKEN, field="username"
-            )
-        if account is None:
-            account = PortalAccount(email=used.email, name=name)
-            session.add(account)
-        else:
-            await revoke(session, of_account(account.id), reason="password-changed")
-        account.name, account.username = name, username
-        account.password_hash = hash_password(password)
-        account.password_changed_at = utcnow()
-        await session.flush()
+        invitation, contact = await _invitation(session, tenant_slug, token)
+        account = await _claim_account(session, invitation.email, name, username, password)
         membership = (
             await session.scalars(
                 sa.select(PortalMembership).where(
@@ -400,7 +357,55 @@ async def accept_invitation(
                     tenant_id=contact.tenant_id, account_id=account.id, contact_id=contact.id
                 )
             )
-        elif membership.account_id != account.id:
+        else:
             membership.account_id = account.id
         await session.flush()
         return await _start_portal_session(ctx, session, account, client)
+
+
+async def _invitation(
+    session: AsyncSession, tenant_slug: str, token: str
+) -> tuple[OneTimeToken, Contact]:
+    """Uses up an invitation of this tenant whose contact still has access at the address
+    it was sent to; anything else is a link that does not work."""
+    tenant_id = await session.scalar(
+        sa.select(col(Tenant.id)).where(col(Tenant.slug) == tenant_slug.strip().lower())
+    )
+    used = (
+        await consume_token(session, token, purpose=TokenPurpose.INVITATION, tenant_id=tenant_id)
+        if tenant_id is not None
+        else None
+    )
+    contact = (
+        await session.get(Contact, (used.tenant_id, used.contact_id))
+        if used is not None and used.contact_id is not None
+        else None
+    )
+    if used is None or contact is None or not contact.portal_access or contact.email != used.email:
+        raise AppError(BAD_LINK, code=ErrorCode.INVALID_TOKEN, field="token")
+    return used, contact
+
+
+async def _claim_account(
+    session: AsyncSession, email: str, name: str, username: str, password: str
+) -> PortalAccount:
+    """The account of this email with the chosen name, username and password; a person
+    already invited by another contractor keeps one account, and its old sessions end."""
+    account = (
+        await session.scalars(sa.select(PortalAccount).where(col(PortalAccount.email) == email))
+    ).first()
+    holder = await session.scalar(
+        sa.select(col(PortalAccount.id)).where(col(PortalAccount.username) == username)
+    )
+    if holder is not None and (account is None or holder != account.id):
+        raise AppError("This username is taken.", code=ErrorCode.USERNAME_TAKEN, field="username")
+    if account is None:
+        account = PortalAccount(email=email, name=name)
+        session.add(account)
+    else:
+        await revoke(session, of_account(account.id), reason="password-changed")
+    account.name, account.username = name, username
+    account.password_hash = hash_password(password)
+    account.password_changed_at = utcnow()
+    await session.flush()
+    return account
