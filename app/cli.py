@@ -14,7 +14,7 @@ import uvicorn
 from app.db.demo import DEMO_PASSWORD, DEMO_SIGN_INS, DemoSignIn, database_is_empty, seed_demo
 from app.db.migrate import upgrade
 from app.db.session import Database, create_engine
-from app.mail import OutboxWorker
+from app.mail.setup import mail_worker
 from app.settings import Settings, get_settings
 
 
@@ -42,7 +42,7 @@ async def _mail_worker(settings: Settings) -> None:
         loop.add_signal_handler(signum, stop.set)
     db = Database(create_engine(settings.database_url))
     try:
-        await OutboxWorker(db, settings).run(stop)
+        await mail_worker(db, settings).run(stop)
     finally:
         await db.dispose()
 

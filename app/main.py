@@ -27,7 +27,7 @@ from app.db.session import Database, create_engine
 from app.errors import ErrorCode, Unauthenticated
 from app.http import BodyLimitMiddleware, RequestIdMiddleware
 from app.magic_link import magic_link_page
-from app.mail import OutboxWorker
+from app.mail.setup import mail_worker
 from app.schema.build import GatewaySchema
 from app.schema.portal import portal_schema
 from app.schema.staff import staff_schema
@@ -132,7 +132,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as background:
             if settings.mail_worker_in_process:
-                await background.enter_async_context(OutboxWorker(database, settings).running())
+                await background.enter_async_context(mail_worker(database, settings).running())
             yield
         if db is None:
             await database.dispose()

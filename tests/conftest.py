@@ -4,8 +4,10 @@ PostgreSQL too; each test gets a database of its own, so order never matters."""
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from datetime import date
+from pathlib import Path
 
 import httpx
 import pytest
@@ -20,6 +22,8 @@ POSTGRES_URL = os.environ.get("PORTAL_TEST_POSTGRES_URL", "").strip()
 BACKENDS = ["sqlite", *(["postgresql"] if POSTGRES_URL else [])]
 # The demo data is seeded for a fixed day, so what is overdue never depends on the calendar.
 DEMO_TODAY = date(2026, 11, 23)
+# What the service writes to disk in tests (mail files) goes here, never into the checkout.
+VAR_DIR = Path(tempfile.mkdtemp(prefix="portal-tests-"))
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -92,7 +96,12 @@ def demo_database_url(request: pytest.FixtureRequest) -> Iterator[str]:
 
 
 def make_settings(database_url: str, **overrides: object) -> Settings:
-    values: dict[str, object] = {"env": Environment.TEST, "database_url": database_url, **overrides}
+    values: dict[str, object] = {
+        "env": Environment.TEST,
+        "database_url": database_url,
+        "var_dir": VAR_DIR,
+        **overrides,
+    }
     return Settings.model_validate(values)
 
 

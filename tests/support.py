@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlmodel import col
 
+from app.auth.links import send_requested_links
 from app.auth.sessions import start_session
 from app.db.models import (
     Contact,
@@ -33,7 +34,7 @@ from app.db.models import (
 )
 from app.db.scope import SYSTEM
 from app.db.session import Database
-from app.settings import Settings
+from app.settings import Environment, Settings
 
 STAFF = "/graphql"
 PORTAL = "/portal/graphql"
@@ -244,7 +245,8 @@ async def portal_token(db: Database, settings: Settings, account: PortalAccount)
 
 
 async def emailed_token(db: Database, to: str) -> str:
-    """The token in the link of the newest email to `to`."""
+    """The token in the link of the newest email to `to`, once requested links are mailed."""
+    await send_requested_links(db, Settings(env=Environment.TEST))
     async with db.session(SYSTEM) as session:
         body = await session.scalar(
             sa.select(col(OutboxEmail.text_body))

@@ -32,7 +32,7 @@ from app.db.models import (
 from app.db.models.tenants import PLANS_WITH_PORTAL
 from app.db.scope import SYSTEM
 from app.db.session import Database
-from app.errors import Unauthenticated
+from app.errors import AppError, ErrorCode, Unauthenticated
 from app.settings import Settings
 
 COOKIE_NAMES = {Audience.STAFF: "__Host-staff_session", Audience.PORTAL: "__Host-portal_session"}
@@ -182,3 +182,22 @@ async def portal_tenants(session: AsyncSession, account_id: uuid.UUID) -> frozen
         )
     )
     return frozenset(rows.scalars())
+
+
+async def portal_blocker(session: AsyncSession, account_id: uuid.UUID) -> AppError | None:
+    """Why this account cannot use the portal anywhere, or None when it can somewhere."""
+    if await portal_tenants(session, account_id):
+        return None
+    plans = set(
+        await session.scalars(
+            sa.select(col(Tenant.plan))
+            .join(PortalMembership, col(PortalMembership.tenant_id) == col(Tenant.id))
+            .where(col(PortalMembership.account_id) == account_id)
+        )
+    )
+    if plans and not plans & PLANS_WITH_PORTAL:
+        return AppError(
+            "Your contractor's plan does not include the customer portal.",
+            code=ErrorCode.PORTAL_NOT_IN_PLAN,
+        )
+    return AppError("Your portal access is switched off.", code=ErrorCode.PORTAL_DISABLED)

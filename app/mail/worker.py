@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
@@ -49,7 +49,10 @@ class OutboxWorker:
         transport: Transport | None = None,
         now: Callable[[], datetime] = utcnow,
         batch_size: int = 20,
+        prepare: Sequence[Callable[[], Awaitable[object]]] = (),
     ) -> None:
+        # Work that writes emails for this pass to send (such as requested links).
+        self._prepare = prepare
         self._db = db
         self._settings = settings
         self._transport = transport or transport_for(settings)
@@ -87,6 +90,8 @@ class OutboxWorker:
             await task
 
     async def _pass(self, stop: asyncio.Event | None) -> int:
+        for step in self._prepare:
+            await step()
         sent = 0
         while True:
             batch_sent, batch_full = await self._deliver_batch()

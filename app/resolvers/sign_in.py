@@ -3,7 +3,6 @@ invitations, password resets and magic links."""
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -11,9 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from app.auth import ratelimit
-from app.auth.onetime import LIFETIMES, consume_token, issue_token
+from app.auth.links import record_request
+from app.auth.onetime import consume_token
 from app.auth.passwords import check_policy, hash_password, needs_rehash, verify_password
-from app.auth.resolve import portal_tenants
+from app.auth.resolve import portal_blocker
 from app.auth.sessions import (
     Credentials,
     of_account,
@@ -37,10 +37,8 @@ from app.db.models import (
     Tenant,
     TokenPurpose,
 )
-from app.db.models.tenants import PLANS_WITH_PORTAL
 from app.db.scope import SYSTEM
 from app.errors import AppError, ErrorCode, Unauthenticated
-from app.mail import enqueue_email
 
 WRONG_CREDENTIALS = "The sign-in details are not right."
 BAD_LINK = "This link is not valid any more. Ask for a new one."
@@ -126,25 +124,6 @@ async def _account_by_login(session: AsyncSession, login: str) -> PortalAccount 
             )
         )
     ).first()
-
-
-async def portal_blocker(session: AsyncSession, account_id: uuid.UUID) -> AppError | None:
-    """Why this account cannot use the portal anywhere, or None when it can somewhere."""
-    if await portal_tenants(session, account_id):
-        return None
-    plans = set(
-        await session.scalars(
-            sa.select(col(Tenant.plan))
-            .join(PortalMembership, col(PortalMembership.tenant_id) == col(Tenant.id))
-            .where(col(PortalMembership.account_id) == account_id)
-        )
-    )
-    if plans and not plans & PLANS_WITH_PORTAL:
-        return AppError(
-            "Your contractor's plan does not include the customer portal.",
-            code=ErrorCode.PORTAL_NOT_IN_PLAN,
-        )
-    return AppError("Your portal access is switched off.", code=ErrorCode.PORTAL_DISABLED)
 
 
 async def _start_portal_session(
@@ -239,8 +218,8 @@ async def change_password(ctx: Context, *, current_password: str, new_password: 
 
 
 async def _email_link(ctx: Context, *, email: str, purpose: TokenPurpose) -> None:
-    """Sends a reset or magic link when the email belongs to an account. The answer, and
-    the work before it, are the same either way, so nobody learns who has an account."""
+    """Records the wish for a reset or magic link; the mail worker sends it when the address
+    has an account. Nothing here depends on whether it has one."""
     email = normalise_email(email)
     await _within_limits(
         ctx,
@@ -248,39 +227,7 @@ async def _email_link(ctx: Context, *, email: str, purpose: TokenPurpose) -> Non
         (ratelimit.EMAIL_LINK_PER_ADDRESS, _address(ctx)),
     )
     async with ctx.db.transaction(SYSTEM) as session:
-        account = (
-            await session.scalars(sa.select(PortalAccount).where(col(PortalAccount.email) == email))
-        ).first()
-        if account is None or not account.is_active or await portal_blocker(session, account.id):
-            return
-        secret, _ = await issue_token(session, purpose=purpose, email=email, account_id=account.id)
-        template, link_name, link = _EMAILED_LINKS[purpose]
-        await enqueue_email(
-            session,
-            template=template,
-            to=email,
-            context={
-                "account_name": account.name,
-                link_name: link.format(settings=ctx.settings) + f"?token={secret}",
-                "expires_minutes": int(LIFETIMES[purpose].total_seconds() // 60),
-            },
-            settings=ctx.settings,
-        )
-
-
-# Per purpose: the email template, its link's name in the template, and where it points.
-_EMAILED_LINKS = {
-    TokenPurpose.PASSWORD_RESET: (
-        "password_reset",
-        "reset_url",
-        "{settings.portal_app_url}/reset-password",
-    ),
-    TokenPurpose.MAGIC_LINK: (
-        "magic_link",
-        "sign_in_url",
-        "{settings.public_url}/portal/magic-link",
-    ),
-}
+        record_request(session, purpose=purpose, email=email)
 
 
 async def request_password_reset(ctx: Context, *, email: str) -> None:

@@ -3,6 +3,7 @@
 from app.db.models.audit import AuditEntry
 from app.db.models.auth import (
     AuthSession,
+    EmailLinkRequest,
     OneTimeToken,
     RateLimitCounter,
     RefreshToken,
@@ -35,6 +36,7 @@ __all__ = [
     "ContactKind",
     "Customer",
     "DiaryEvent",
+    "EmailLinkRequest",
     "Invoice",
     "InvoiceLine",
     "InvoiceStatus",

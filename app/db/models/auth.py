@@ -108,3 +108,20 @@ class RateLimitCounter(SQLModel, table=True):
     key: str = Field(primary_key=True, max_length=255)
     window_started_at: datetime = Field(sa_type=UTCDateTime)
     hits: int = 0
+
+
+class EmailLinkRequest(SQLModel, table=True):
+    """Someone asked for a reset or sign-in link for this address. The request is answered
+    at once, the same way whether the address has an account or not; the link is made and
+    mailed later, only when it has one."""
+
+    __tablename__ = "email_link_requests"
+    __table_args__ = (
+        sa.Index("ix_email_link_requests_handled_at_requested_at", "handled_at", "requested_at"),
+    )
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    purpose: TokenPurpose = Field(sa_type=enum_column(TokenPurpose))
+    email: str = Field(max_length=254)
+    requested_at: datetime = timestamp_field()
+    handled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

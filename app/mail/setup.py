@@ -1,0 +1,15 @@
+"""The delivery worker as the server and `portal mail-worker` run it."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from app.auth.links import send_requested_links
+from app.db.session import Database
+from app.mail.worker import OutboxWorker
+from app.settings import Settings
+
+
+def mail_worker(db: Database, settings: Settings) -> OutboxWorker:
+    # Requested reset and sign-in links become emails first, so one pass sends them.
+    return OutboxWorker(db, settings, prepare=[partial(send_requested_links, db, settings)])
