@@ -38,6 +38,20 @@ async def _contact(session: AsyncSession, contact_id: uuid.UUID) -> Contact:
     return contact
 
 
+def _require_portal(tenant: Tenant) -> None:
+    """An invitation to a portal the business cannot offer would only bounce at sign-in."""
+    if not tenant.has_portal_plan:
+        raise AppError(
+            "The customer portal is not part of this business's plan.",
+            code=ErrorCode.PORTAL_NOT_IN_PLAN,
+        )
+    if not tenant.portal_enabled:
+        raise AppError(
+            "The customer portal is switched off in the portal settings.",
+            code=ErrorCode.PORTAL_DISABLED,
+        )
+
+
 def _require_email(contact: Contact) -> str:
     email = normalised_email(contact.email)
     if email is None:
@@ -53,6 +67,7 @@ async def invite(session: AsyncSession, settings: Settings, contact: Contact, em
     """Writes a fresh invitation (the earlier link stops working) and its email."""
     tenant = await session.get(Tenant, contact.tenant_id)
     assert tenant is not None
+    _require_portal(tenant)
     accept_url = f"{settings.portal_app_url}/{tenant.slug}/accept-invitation"
     secret, token = await issue_token(
         session,

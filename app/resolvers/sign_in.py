@@ -90,7 +90,9 @@ async def staff_sign_in(
                 .where(col(Tenant.slug) == tenant_slug, col(StaffUser.email) == email)
             )
         ).first()
-        if user is None or not _password_matches(user, password):
+        # The check runs even for a missing user, so both answers take as long.
+        matched = _password_matches(user, password)
+        if user is None or not matched:
             raise AppError(WRONG_CREDENTIALS, code=ErrorCode.INVALID_CREDENTIALS)
         credentials = await start_session(
             session,
@@ -151,7 +153,8 @@ async def portal_sign_in(
     )
     async with ctx.db.transaction(SYSTEM) as session:
         account = await _account_by_login(session, login)
-        if account is None or not _password_matches(account, password):
+        matched = _password_matches(account, password)
+        if account is None or not matched:
             raise AppError(WRONG_CREDENTIALS, code=ErrorCode.INVALID_CREDENTIALS)
         return await _start_portal_session(ctx, session, account, client)
 
