@@ -12,6 +12,7 @@ from strawberry import relay
 from app.context import Info
 from app.schema.accounts import PortalAccount, portal_account_of
 from app.schema.build import GatewaySchema, build_schema
+from app.schema.permissions import Public, guarded
 from app.schema.relay import node_field
 from app.schema.sign_in import PortalSignInMutation
 
@@ -25,7 +26,10 @@ class Mutation(PortalSignInMutation):
 class Query:
     node: relay.Node | None = node_field()
 
-    @strawberry.field(description="The signed-in portal account; null when nobody is signed in.")
+    @strawberry.field(
+        description="The signed-in portal account; null when nobody is signed in.",
+        extensions=guarded(Public()),
+    )
     def viewer(self, info: Info) -> PortalAccount | None:
         return portal_account_of(info.context.viewer)
 

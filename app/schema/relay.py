@@ -14,6 +14,7 @@ from strawberry.types.base import StrawberryObjectDefinition
 from app.context import Info
 from app.errors import NotFound
 from app.resolvers.pagination import Page
+from app.schema.permissions import Public, guarded
 
 N = TypeVar("N", bound=relay.Node)
 Row = TypeVar("Row")
@@ -110,7 +111,9 @@ async def resolve_node(info: Info, id: strawberry.ID) -> relay.Node | None:
 
 
 def node_field() -> Any:
+    # Open to anyone: what it can return is limited by the viewer's scope in the data layer.
     return strawberry.field(
         resolver=resolve_node,
         description="Any object this viewer may see, by its global id; null when there is none.",
+        extensions=guarded(Public()),
     )

@@ -12,7 +12,7 @@ from app.resolvers.customers import customers_page
 from app.schema.accounts import StaffUser
 from app.schema.build import GatewaySchema, build_schema
 from app.schema.customers import Contact, Customer, Site
-from app.schema.permissions import RequiresRole, guarded
+from app.schema.permissions import Public, RequiresRole, guarded
 from app.schema.relay import connection, node_field
 from app.schema.sign_in import StaffSignInMutation
 
@@ -26,7 +26,10 @@ class Mutation(StaffSignInMutation):
 class Query:
     node: relay.Node | None = node_field()
 
-    @strawberry.field(description="The signed-in staff user; null when nobody is signed in.")
+    @strawberry.field(
+        description="The signed-in staff user; null when nobody is signed in.",
+        extensions=guarded(Public()),
+    )
     def viewer(self, info: Info) -> StaffUser | None:
         viewer = info.context.viewer
         if not isinstance(viewer, StaffViewer):

@@ -1,0 +1,134 @@
+"""S1, T1: every root field of both schemas declares who may use it, and the server
+enforces exactly what the printed SDL says. Generated from the SDL, not hand-listed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from graphql import (
+    GraphQLEnumType,
+    GraphQLField,
+    GraphQLInputObjectType,
+    GraphQLInputType,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLSchema,
+    build_schema,
+    get_named_type,
+)
+from strawberry.relay import to_base64
+
+from app.db.models import StaffRole
+from app.db.session import Database
+from app.sdl import PORTAL_SDL, STAFF_SDL
+from app.settings import Settings
+from tests.support import STAFF, error_codes, make_tenant, staff_token
+
+POLICIES = {"public", "requiresRole", "requiresPortalUser", "requiresModule", "requiresContact"}
+LADDER = list(StaffRole)  # highest first
+
+
+def _schema(path: Any) -> GraphQLSchema:
+    return build_schema(path.read_text())
+
+
+def _root_fields(schema: GraphQLSchema) -> list[tuple[str, str, GraphQLField]]:
+    roots = [("query", schema.query_type), ("mutation", schema.mutation_type)]
+    return [
+        (kind, name, field)
+        for kind, root in roots
+        if root is not None
+        for name, field in root.fields.items()
+    ]
+
+
+def _directives(field: GraphQLField) -> dict[str, dict[str, str]]:
+    assert field.ast_node is not None
+    return {
+        directive.name.value: {
+            argument.name.value: getattr(argument.value, "value", "")
+            for argument in directive.arguments or ()
+        }
+        for directive in field.ast_node.directives or ()
+    }
+
+
+@pytest.mark.parametrize("sdl", [STAFF_SDL, PORTAL_SDL], ids=["staff", "portal"])
+def test_t1_every_root_field_declares_one_policy(sdl: Any) -> None:
+    missing = [
+        f"{kind} {name}"
+        for kind, name, field in _root_fields(_schema(sdl))
+        if len(POLICIES & set(_directives(field))) != 1
+    ]
+    assert not missing, f"root fields without exactly one policy directive: {missing}"
+
+
+def _value(kind: GraphQLInputType) -> Any:
+    """A well-formed value of an input type, with only its required parts filled in."""
+    named = get_named_type(kind)
+    if isinstance(named, GraphQLInputObjectType):
+        return {
+            name: _value(field.type)
+            for name, field in named.fields.items()
+            if isinstance(field.type, GraphQLNonNull)
+        }
+    if isinstance(named, GraphQLEnumType):
+        return next(iter(named.values))
+    return {
+        "ID": to_base64("Contact", "00000000-0000-0000-0000-000000000000"),
+        "String": "x",
+        "Int": 1,
+        "Boolean": True,
+        "DateTime": "2026-01-01T00:00:00Z",
+    }[named.name]
+
+
+def _operation(kind: str, name: str, field: GraphQLField) -> tuple[str, dict[str, Any]]:
+    declared = ", ".join(f"${arg}: {spec.type}" for arg, spec in field.args.items())
+    passed = ", ".join(f"{arg}: ${arg}" for arg in field.args)
+    selection = (
+        " { __typename }" if isinstance(get_named_type(field.type), GraphQLObjectType) else ""
+    )
+    head = f"{kind} ({declared})" if declared else kind
+    call = f"{name}({passed})" if passed else name
+    document = f"{head} {{ {call}{selection} }}"
+    return document, {
+        arg: _value(spec.type)
+        for arg, spec in field.args.items()
+        if isinstance(spec.type, GraphQLNonNull)
+    }
+
+
+ROLE_FIELDS = [
+    (kind, name, field, _directives(field)["requiresRole"]["min"])
+    for kind, name, field in _root_fields(_schema(STAFF_SDL))
+    if "requiresRole" in _directives(field)
+]
+
+
+@pytest.mark.parametrize(
+    ("kind", "name", "field", "minimum"), ROLE_FIELDS, ids=[f[1] for f in ROLE_FIELDS]
+)
+async def test_s1_each_role_field_admits_exactly_the_roles_its_sdl_prints(
+    db: Database,
+    client: httpx.AsyncClient,
+    settings: Settings,
+    kind: str,
+    name: str,
+    field: GraphQLField,
+    minimum: str,
+) -> None:
+    document, variables = _operation(kind, name, field)
+    anonymous = await client.post(STAFF, json={"query": document, "variables": variables})
+    assert error_codes(anonymous.json()) == ["UNAUTHENTICATED"]
+    for rung, role in enumerate(LADDER):
+        _, user = await make_tenant(db, slug=f"t{rung}", role=role)
+        response = await client.post(
+            STAFF,
+            json={"query": document, "variables": variables},
+            headers={"authorization": f"Bearer {await staff_token(db, settings, user)}"},
+        )
+        refused = "ROLE_FORBIDDEN" in error_codes(response.json())
+        assert refused == (rung > LADDER.index(StaffRole(minimum))), (role, response.json())
