@@ -975,3 +975,27 @@ async def test_h5_invitations_written_while_smtp_is_down_arrive_once_each_when_i
         )
     emails = await rows(db, OutboxEmail)
     assert all(email.status is OutboxStatus.SENT and email.attempts >= 2 for email in emails)
+
+
+async def test_h5_an_invitation_committed_before_a_crash_is_sent_once_after_restart(
+    db: Database, database_url: str, smtp: SmtpServer
+) -> None:
+    # SECURITY row 25: the server dies after the commit and before any delivery pass.
+    settings = make_settings(database_url, smtp_url=smtp.url, mail_poll_seconds=0.05)
+    tenant, _, staff = await office(db, settings)
+    [person] = await contacts(db, tenant, EMAIL)
+    async with http_client(create_app(settings, db=db)) as client:  # no lifespan: no worker
+        await invite(client, db, staff, person)
+    assert [email.status for email in await rows(db, OutboxEmail)] == [OutboxStatus.PENDING]
+    assert smtp.inbox.messages == []
+
+    restarted = create_app(settings, db=db)
+    async with restarted.router.lifespan_context(restarted):
+        await eventually(lambda: _arrived(smtp, 1))
+        await asyncio.sleep(0.3)
+    assert smtp.inbox.recipients == [EMAIL]
+    assert [email.status for email in await rows(db, OutboxEmail)] == [OutboxStatus.SENT]
+
+
+async def _arrived(smtp: SmtpServer, count: int) -> bool:
+    return len(smtp.inbox.messages) >= count
