@@ -30,6 +30,7 @@ from app.db.models import (
     Tenant,
 )
 from app.db.models.tenants import PLANS_WITH_PORTAL
+from app.db.reach import Grant, effective_modules
 from app.db.scope import SYSTEM
 from app.db.session import Database
 from app.errors import AppError, ErrorCode, Unauthenticated
@@ -140,8 +141,8 @@ async def _portal_viewer(
     if row is None:
         return None
     session_id, account = row
-    tenant_ids = await portal_tenants(session, account.id)
-    if not tenant_ids:
+    grants = await portal_grants(session, account.id)
+    if not grants:
         return None
     return PortalViewer(
         session_id=session_id,
@@ -149,15 +150,24 @@ async def _portal_viewer(
         name=account.name,
         email=account.email,
         username=account.username,
-        tenant_ids=tenant_ids,
+        grants=grants,
     )
 
 
-async def portal_tenants(session: AsyncSession, account_id: uuid.UUID) -> frozenset[uuid.UUID]:
-    """The tenants where this account may use the portal right now: its contact has access,
-    the customer and the tenant have the portal on, and the tenant's plan includes it."""
+async def portal_grants(session: AsyncSession, account_id: uuid.UUID) -> tuple[Grant, ...]:
+    """What this account may use the portal for right now, one grant per membership whose
+    contact has access, whose customer and tenant have the portal on, and whose tenant's
+    plan includes it; each with the modules in effect there. One statement."""
     rows = await session.execute(
-        sa.select(col(PortalMembership.tenant_id))
+        sa.select(
+            col(PortalMembership.tenant_id),
+            col(Contact.customer_id),
+            col(Contact.id),
+            col(Contact.site_id),
+            col(Tenant.default_modules),
+            col(Customer.module_override),
+            col(PortalMembership.module_override),
+        )
         .join(
             Contact,
             sa.and_(
@@ -180,8 +190,23 @@ async def portal_tenants(session: AsyncSession, account_id: uuid.UUID) -> frozen
             col(Tenant.portal_enabled).is_(True),
             col(Tenant.plan).in_(PLANS_WITH_PORTAL),
         )
+        .order_by(col(PortalMembership.tenant_id), col(Contact.customer_id), col(Contact.id))
     )
-    return frozenset(rows.scalars())
+    return tuple(
+        Grant(
+            tenant_id=row[0],
+            customer_id=row[1],
+            contact_id=row[2],
+            site_id=row[3],
+            modules=effective_modules(row[4], customer=row[5], user=row[6]),
+        )
+        for row in rows
+    )
+
+
+async def portal_tenants(session: AsyncSession, account_id: uuid.UUID) -> frozenset[uuid.UUID]:
+    """The tenants where this account may use the portal right now."""
+    return frozenset(grant.tenant_id for grant in await portal_grants(session, account_id))
 
 
 async def portal_blocker(session: AsyncSession, account_id: uuid.UUID) -> AppError | None:

@@ -6,6 +6,7 @@ import uuid
 from dataclasses import dataclass
 
 from app.db.models import StaffRole
+from app.db.reach import Grant
 from app.db.scope import NOBODY, Scope
 
 
@@ -31,7 +32,12 @@ class PortalViewer:
     name: str
     email: str
     username: str | None
-    tenant_ids: frozenset[uuid.UUID]
+    # One per membership in good standing, each with the modules in effect there.
+    grants: tuple[Grant, ...]
+
+    @property
+    def tenant_ids(self) -> frozenset[uuid.UUID]:
+        return frozenset(grant.tenant_id for grant in self.grants)
 
 
 Viewer = Anonymous | StaffViewer | PortalViewer
@@ -44,7 +50,7 @@ def scope_for(viewer: Viewer) -> Scope:
     match viewer:
         case StaffViewer(tenant_id=tenant_id):
             return Scope.tenant(tenant_id)
-        case PortalViewer(tenant_ids=tenant_ids):
-            return Scope.tenants(tenant_ids)
+        case PortalViewer(grants=grants):
+            return Scope.portal(grants)
         case _:
             return NOBODY

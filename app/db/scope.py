@@ -15,11 +15,14 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction, with_loader_criteria
-from sqlmodel import SQLModel
+from sqlmodel import SQLModel, col
 
 from app.db.base import TenantOwned
+from app.db.models import PortalAccount, PortalMembership, Tenant
+from app.db.reach import Grant, reach_criteria, reaches
 
 SCOPE_KEY = "portal_scope"
 
@@ -34,6 +37,8 @@ class Scope:
     tenant by design: migrations, demo data, the mail worker, resolving who signed in."""
 
     tenant_ids: frozenset[uuid.UUID] | None
+    # A portal viewer's grants narrow it further, to customers, sites and modules.
+    grants: tuple[Grant, ...] | None = None
 
     @classmethod
     def tenant(cls, tenant_id: uuid.UUID) -> Scope:
@@ -42,6 +47,11 @@ class Scope:
     @classmethod
     def tenants(cls, tenant_ids: Iterable[uuid.UUID]) -> Scope:
         return cls(frozenset(tenant_ids))
+
+    @classmethod
+    def portal(cls, grants: Iterable[Grant]) -> Scope:
+        grants = tuple(grants)
+        return cls(frozenset(grant.tenant_id for grant in grants), grants)
 
     @property
     def is_system(self) -> bool:
@@ -80,23 +90,55 @@ def _add_tenant_criteria(state: ORMExecuteState) -> None:
     scope = scope_of(state.session)
     if scope.tenant_ids is None:
         return
+    state.statement = state.statement.options(*_criteria(scope))
+
+
+def _criteria(scope: Scope) -> list[Any]:
+    """Criteria for every tenant table, not just the selected ones: a table reached only
+    through a join or an EXISTS is filtered too. Each applies only where its table appears."""
+    assert scope.tenant_ids is not None
     allowed = tuple(scope.tenant_ids)
-    # Criteria for every tenant table, not just the selected ones: a table reached only
-    # through a join or an EXISTS is filtered too. Each applies only where its table appears.
-    state.statement = state.statement.options(
-        *(
-            with_loader_criteria(
-                model, lambda cls: cls.tenant_id.in_(allowed), include_aliases=True
-            )
-            for model in _tenant_models()
-        )
+    criteria = [
+        with_loader_criteria(model, lambda cls: cls.tenant_id.in_(allowed), include_aliases=True)
+        for model in _tenant_models()
+    ]
+    # The shared tables: tenants, and the portal accounts that belong to them.
+    criteria.append(
+        with_loader_criteria(Tenant, lambda cls: cls.id.in_(allowed), include_aliases=True)
     )
+    if scope.grants is None:
+        criteria.append(
+            with_loader_criteria(
+                PortalAccount,
+                lambda cls: cls.id.in_(
+                    sa.select(col(PortalMembership.account_id)).where(
+                        col(PortalMembership.tenant_id).in_(allowed)
+                    )
+                ),
+                include_aliases=True,
+            )
+        )
+        return criteria
+    grants = scope.grants
+    reached: list[type[Any]] = [*_tenant_models(), PortalAccount]
+    criteria.extend(
+        with_loader_criteria(model, reach_criteria(model, grants), include_aliases=True)
+        for model in reached
+    )
+    return criteria
 
 
 @event.listens_for(Session, "before_flush")
 def _refuse_foreign_rows(session: Session, _flush: UOWTransaction, _instances: Any) -> None:
     for obj in (*session.new, *session.dirty, *session.deleted):
-        if isinstance(obj, TenantOwned) and not scope_of(session).allows(obj.tenant_id):
+        if not isinstance(obj, TenantOwned):
+            continue
+        scope = scope_of(session)
+        if not scope.allows(obj.tenant_id):
             raise UnscopedAccess(
                 f"a {type(obj).__name__} of another tenant cannot be written in this scope"
+            )
+        if scope.grants is not None and not reaches(obj, scope.grants):
+            raise UnscopedAccess(
+                f"a {type(obj).__name__} out of this portal user's reach cannot be written"
             )

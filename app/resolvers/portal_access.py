@@ -147,8 +147,9 @@ async def set_portal_access(ctx: Context, *, contact_id: uuid.UUID, enabled: boo
 
 
 async def _end_sessions_without_access(session: AsyncSession, account_id: uuid.UUID) -> None:
-    """Sessions of an account left with no tenant to use are revoked outright; the others
-    lose this tenant on their next request."""
+    """An account left with no access at this business has its sessions revoked outright,
+    so they stay ended even if access comes back; it signs in again for other businesses.
+    (Other sessions lose this business on their next request, when the viewer is re-read.)"""
     from app.auth.resolve import portal_tenants
 
     await session.flush()
