@@ -21,4 +21,7 @@ def test_h1_committed_sdl_matches_the_code() -> None:
 def test_h1_the_staff_and_portal_sdl_are_separate_files() -> None:
     assert STAFF_SDL.name == "schema.graphql"
     assert PORTAL_SDL.relative_to(STAFF_SDL.parent) == Path("frontend-contract/portal.graphql")
-    assert "customers(" in rendered()[STAFF_SDL] and "customers(" not in rendered()[PORTAL_SDL]
+    assert "staffUsers" not in rendered()[PORTAL_SDL]
+    assert (
+        "portalEnabled" in rendered()[STAFF_SDL] and "portalEnabled" not in rendered()[PORTAL_SDL]
+    )

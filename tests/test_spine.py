@@ -158,8 +158,8 @@ async def test_h3_staff_fields_need_a_signed_in_staff_user(client: httpx.AsyncCl
 
 
 async def test_h1_both_endpoints_answer_with_their_own_schema(client: httpx.AsyncClient) -> None:
-    staff = await gql(client, '{ __type(name: "Customer") { name } }')
-    portal = await gql(client, '{ __type(name: "Customer") { name } }', path=PORTAL)
-    assert staff["data"]["__type"] == {"name": "Customer"}
+    staff = await gql(client, '{ __type(name: "StaffUser") { name } }')
+    portal = await gql(client, '{ __type(name: "StaffUser") { name } }', path=PORTAL)
+    assert staff["data"]["__type"] == {"name": "StaffUser"}
     assert portal["data"]["__type"] is None
     assert (await gql(client, "{ viewer { id } }", path=PORTAL)) == {"data": {"viewer": None}}

@@ -23,6 +23,7 @@ from app.db.models import (
     AuthSession,
     Contact,
     Customer,
+    InvoiceVisibility,
     PortalAccount,
     PortalMembership,
     SessionAudience,
@@ -142,8 +143,8 @@ async def _portal_viewer(
         return None
     session_id, account = row
     grants = await portal_grants(session, account.id)
-    if not grants:
-        return None
+    # Signed in, but with nothing to use: every portal field says why, with a stable code.
+    refusal = None if grants else await _refusal(session, account.id)
     return PortalViewer(
         session_id=session_id,
         account_id=account.id,
@@ -151,6 +152,7 @@ async def _portal_viewer(
         email=account.email,
         username=account.username,
         grants=grants,
+        refusal=refusal.code if refusal is not None else None,
     )
 
 
@@ -167,6 +169,7 @@ async def portal_grants(session: AsyncSession, account_id: uuid.UUID) -> tuple[G
             col(Tenant.default_modules),
             col(Customer.module_override),
             col(PortalMembership.module_override),
+            col(Tenant.invoice_visibility),
         )
         .join(
             Contact,
@@ -199,6 +202,7 @@ async def portal_grants(session: AsyncSession, account_id: uuid.UUID) -> tuple[G
             contact_id=row[2],
             site_id=row[3],
             modules=effective_modules(row[4], customer=row[5], user=row[6]),
+            shows_paid_invoices=row[7] is InvoiceVisibility.OUTSTANDING_AND_PAID,
         )
         for row in rows
     )
@@ -213,6 +217,10 @@ async def portal_blocker(session: AsyncSession, account_id: uuid.UUID) -> AppErr
     """Why this account cannot use the portal anywhere, or None when it can somewhere."""
     if await portal_tenants(session, account_id):
         return None
+    return await _refusal(session, account_id)
+
+
+async def _refusal(session: AsyncSession, account_id: uuid.UUID) -> AppError:
     plans = set(
         await session.scalars(
             sa.select(col(Tenant.plan))

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from app.db.models import StaffRole
 from app.db.reach import Grant
 from app.db.scope import NOBODY, Scope
+from app.errors import ErrorCode
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +35,8 @@ class PortalViewer:
     username: str | None
     # One per membership in good standing, each with the modules in effect there.
     grants: tuple[Grant, ...]
+    # Why this account can use nothing right now (the plan, a switch), when it cannot.
+    refusal: ErrorCode | None = None
 
     @property
     def tenant_ids(self) -> frozenset[uuid.UUID]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import cached_property
 
+from app.dataloaders.certificates import CertificateByIdLoader
 from app.dataloaders.customers import (
     ContactByIdLoader,
     ContactsByCustomerIdLoader,
@@ -16,7 +17,18 @@ from app.dataloaders.customers import (
     SiteByIdLoader,
     SitesByCustomerIdLoader,
 )
+from app.dataloaders.diaries import DiaryEventByIdLoader
+from app.dataloaders.invoices import (
+    InvoiceByIdLoader,
+    InvoiceLinesByInvoiceIdLoader,
+    InvoicesByCustomerIdLoader,
+)
+from app.dataloaders.jobs import JobByIdLoader, JobVisitsByJobIdLoader
+from app.dataloaders.quotes import QuoteByIdLoader, QuoteLinesByQuoteIdLoader
+from app.dataloaders.requests import ServiceRequestByIdLoader
 from app.dataloaders.staff import StaffUserByIdLoader
+from app.dataloaders.tenants import TenantByIdLoader
+from app.dataloaders.users import PortalAccountByIdLoader, PortalMembershipByIdLoader
 from app.db.scope import Scope
 from app.db.session import Database
 
@@ -53,3 +65,55 @@ class Loaders:
     @cached_property
     def staff_user_by_id(self) -> StaffUserByIdLoader:
         return StaffUserByIdLoader(self._db, self._scope)
+
+    @cached_property
+    def tenant_by_id(self) -> TenantByIdLoader:
+        return TenantByIdLoader(self._db, self._scope)
+
+    @cached_property
+    def invoice_by_id(self) -> InvoiceByIdLoader:
+        return InvoiceByIdLoader(self._db, self._scope)
+
+    @cached_property
+    def invoice_lines_by_invoice_id(self) -> InvoiceLinesByInvoiceIdLoader:
+        return InvoiceLinesByInvoiceIdLoader(self._db, self._scope)
+
+    @cached_property
+    def invoices_by_customer_id(self) -> InvoicesByCustomerIdLoader:
+        return InvoicesByCustomerIdLoader(self._db, self._scope)
+
+    @cached_property
+    def quote_by_id(self) -> QuoteByIdLoader:
+        return QuoteByIdLoader(self._db, self._scope)
+
+    @cached_property
+    def quote_lines_by_quote_id(self) -> QuoteLinesByQuoteIdLoader:
+        return QuoteLinesByQuoteIdLoader(self._db, self._scope)
+
+    @cached_property
+    def job_by_id(self) -> JobByIdLoader:
+        return JobByIdLoader(self._db, self._scope)
+
+    @cached_property
+    def job_visits_by_job_id(self) -> JobVisitsByJobIdLoader:
+        return JobVisitsByJobIdLoader(self._db, self._scope)
+
+    @cached_property
+    def certificate_by_id(self) -> CertificateByIdLoader:
+        return CertificateByIdLoader(self._db, self._scope)
+
+    @cached_property
+    def diary_event_by_id(self) -> DiaryEventByIdLoader:
+        return DiaryEventByIdLoader(self._db, self._scope)
+
+    @cached_property
+    def service_request_by_id(self) -> ServiceRequestByIdLoader:
+        return ServiceRequestByIdLoader(self._db, self._scope)
+
+    @cached_property
+    def portal_membership_by_id(self) -> PortalMembershipByIdLoader:
+        return PortalMembershipByIdLoader(self._db, self._scope)
+
+    @cached_property
+    def portal_account_by_id(self) -> PortalAccountByIdLoader:
+        return PortalAccountByIdLoader(self._db, self._scope)

@@ -11,7 +11,7 @@ asks for by id, or reaches through request -> site -> customer -> invoices, is n
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +25,7 @@ from app.db.models import (
     DiaryEvent,
     Invoice,
     InvoiceLine,
+    InvoiceStatus,
     Job,
     JobVisit,
     Message,
@@ -35,6 +36,7 @@ from app.db.models import (
     PortalModule,
     Quote,
     QuoteLine,
+    QuoteStatus,
     Rental,
     RequestableItem,
     ServiceRequest,
@@ -55,6 +57,8 @@ class Grant:
     # None for a company contact, who sees the whole customer.
     site_id: uuid.UUID | None
     modules: frozenset[PortalModule]
+    # The tenant's choice: outstanding invoices only, or paid ones too.
+    shows_paid_invoices: bool = False
 
     @property
     def is_company(self) -> bool:
@@ -97,6 +101,8 @@ class Rule:
     company_only: bool = False
     parent: tuple[type[Any], str, str] | None = None  # (table, our column, its column)
     tenant_wide: bool = False
+    # Rows the portal never shows whoever asks (drafts, voided invoices...).
+    shown: Callable[[type[Any], Grant], sa.ColumnElement[bool]] | None = None
 
 
 DENIED = Rule()
@@ -109,10 +115,24 @@ RULES: dict[type[Any], Rule] = {
     PortalMembership: Rule(parent=(Contact, "contact_id", "id")),
     Rental: Rule(customer="customer_id", site="site_id"),
     RequestableItem: Rule(tenant_wide=True),
-    Invoice: Rule(customer="customer_id", module=PortalModule.INVOICES, company_only=True),
+    Invoice: Rule(
+        customer="customer_id",
+        module=PortalModule.INVOICES,
+        company_only=True,
+        shown=lambda model, grant: model.status.in_(
+            [InvoiceStatus.UNPAID, InvoiceStatus.PAID]
+            if grant.shows_paid_invoices
+            else [InvoiceStatus.UNPAID]
+        ),
+    ),
     InvoiceLine: Rule(parent=(Invoice, "invoice_id", "id")),
     Payment: Rule(parent=(Invoice, "invoice_id", "id")),
-    Quote: Rule(customer="customer_id", site="site_id", module=PortalModule.QUOTES),
+    Quote: Rule(
+        customer="customer_id",
+        site="site_id",
+        module=PortalModule.QUOTES,
+        shown=lambda model, _grant: model.status != QuoteStatus.DRAFT,
+    ),
     QuoteLine: Rule(parent=(Quote, "quote_id", "id")),
     Job: Rule(customer="customer_id", site="site_id", module=PortalModule.JOBS),
     JobVisit: Rule(parent=(Job, "job_id", "id")),
@@ -159,6 +179,8 @@ def reach_criteria(model: type[Any], grants: tuple[Grant, ...]) -> sa.ColumnElem
         # A site contact is narrowed to its site where the table knows the site.
         if not grant.is_company and rule.site is not None:
             clause = sa.and_(clause, getattr(model, rule.site) == grant.site_id)
+        if rule.shown is not None:
+            clause = sa.and_(clause, rule.shown(model, grant))
         clauses.append(clause)
     return sa.or_(*clauses) if clauses else sa.false()
 

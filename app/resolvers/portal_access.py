@@ -23,6 +23,8 @@ from app.db.models import (
     Tenant,
     TokenPurpose,
 )
+from app.db.scope import SYSTEM
+from app.db.session import Database
 from app.errors import AppError, ErrorCode, NotFound
 from app.mail import enqueue_email
 from app.settings import Settings
@@ -106,10 +108,12 @@ def _audit(ctx: Context, contact: Contact, action: str, before: bool, after: boo
 async def set_portal_access(ctx: Context, *, contact_id: uuid.UUID, enabled: bool) -> Contact:
     """Switching on invites the contact; switching off ends their portal sessions here at
     once (every request re-checks access) and voids any invitation still out."""
+    account_id: uuid.UUID | None = None
     async with ctx.db.transaction(ctx.scope) as session:
         contact = await _contact(session, contact_id)
         if contact.portal_access == enabled:
             return contact
+        contact.portal_access = enabled
         if enabled:
             email = _require_email(contact)
             contact.email = email
@@ -130,9 +134,6 @@ async def set_portal_access(ctx: Context, *, contact_id: uuid.UUID, enabled: boo
                     col(PortalMembership.contact_id) == contact.id
                 )
             )
-            if account_id is not None:
-                await _end_sessions_without_access(session, account_id)
-        contact.portal_access = enabled
         contact.updated_at = utcnow()
         session.add(
             _audit(
@@ -143,18 +144,22 @@ async def set_portal_access(ctx: Context, *, contact_id: uuid.UUID, enabled: boo
                 enabled,
             )
         )
+    if account_id is not None:
+        await _end_sessions_without_access(ctx.db, account_id)
     return contact
 
 
-async def _end_sessions_without_access(session: AsyncSession, account_id: uuid.UUID) -> None:
-    """An account left with no access at this business has its sessions revoked outright,
-    so they stay ended even if access comes back; it signs in again for other businesses.
-    (Other sessions lose this business on their next request, when the viewer is re-read.)"""
+async def _end_sessions_without_access(db: Database, account_id: uuid.UUID) -> None:
+    """An account left with access at no business at all has its sessions revoked outright,
+    so they stay ended even if access comes back. Until then, and for an account still in
+    use elsewhere, every request re-reads the viewer, so this business is gone at once."""
     from app.auth.resolve import portal_tenants
 
-    await session.flush()
-    if not await portal_tenants(session, account_id):
-        await revoke(session, col(AuthSession.account_id) == account_id, reason="portal-access-off")
+    async with db.transaction(SYSTEM) as session:
+        if not await portal_tenants(session, account_id):
+            await revoke(
+                session, col(AuthSession.account_id) == account_id, reason="portal-access-off"
+            )
 
 
 async def resend_invitation(ctx: Context, *, contact_id: uuid.UUID) -> Contact:

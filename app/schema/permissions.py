@@ -12,7 +12,7 @@ from strawberry.schema_directive import Location
 
 from app.auth.viewer import PortalViewer, StaffViewer
 from app.context import Info
-from app.db.models import StaffRole
+from app.db.models import ContactKind, PortalModule, StaffRole
 from app.errors import AppError, ErrorCode, Unauthenticated
 
 StaffRoleEnum = strawberry.enum(StaffRole, name="StaffRole", description="The staff ladder.")
@@ -55,15 +55,97 @@ class RequiresRole(BasePermission):
         )
 
 
+_REFUSALS = {
+    ErrorCode.PORTAL_NOT_IN_PLAN: "Your contractor's plan does not include the customer portal.",
+    ErrorCode.PORTAL_DISABLED: "Your portal access is switched off.",
+}
+
+
+def portal_viewer(info: Info) -> PortalViewer:
+    """The signed-in portal viewer, or the error that says why there is none to serve."""
+    viewer = info.context.viewer
+    if not isinstance(viewer, PortalViewer):
+        raise Unauthenticated("Sign in to the portal to use this.")
+    if viewer.refusal is not None:
+        raise AppError(_REFUSALS[viewer.refusal], code=viewer.refusal)
+    return viewer
+
+
 class RequiresPortalUser(BasePermission):
-    message = "Sign in to the portal to use this."
     _schema_directive = RequiresPortalUserDirective()
 
     def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
-        return isinstance(info.context.viewer, PortalViewer)
+        return bool(portal_viewer(info).grants)
+
+
+PortalModuleEnum = strawberry.enum(
+    PortalModule, name="PortalModule", description="A part of the portal a user may be given."
+)
+ContactKindEnum = strawberry.enum(
+    ContactKind,
+    name="ContactKind",
+    description="A company contact speaks for the whole customer; a site contact for one site.",
+)
+
+
+@strawberry.schema_directive(
+    locations=[Location.FIELD_DEFINITION, Location.OBJECT],
+    name="requiresModule",
+    description=(
+        "On a field: only portal users with this module, at some customer, may use it; the"
+        " rows it gives are those of the customers where they have it. On a type: the module"
+        " its data belongs to, so every field giving it carries the same directive."
+    ),
+)
+class RequiresModuleDirective:
+    module: PortalModuleEnum  # type: ignore[valid-type]
+
+
+@strawberry.schema_directive(
+    locations=[Location.FIELD_DEFINITION],
+    name="requiresContact",
+    description=(
+        "Only portal users who are this kind of contact, at some customer, may use this field."
+    ),
+)
+class RequiresContactDirective:
+    kind: ContactKindEnum  # type: ignore[valid-type]
+
+
+class RequiresModule(BasePermission):
+    def __init__(self, module: PortalModule) -> None:
+        self.module = module
+        self._schema_directive = RequiresModuleDirective(module=module)  # type: ignore[misc]
+
+    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        return any(self.module in grant.modules for grant in portal_viewer(info).grants)
 
     def on_unauthorized(self) -> None:
-        raise Unauthenticated(self.message)
+        raise AppError(
+            f"Your portal access does not include {self.module.value.lower()}.",
+            code=ErrorCode.MODULE_FORBIDDEN,
+        )
+
+
+class RequiresContact(BasePermission):
+    def __init__(self, kind: ContactKind) -> None:
+        self.kind = kind
+        self._schema_directive = RequiresContactDirective(kind=kind)  # type: ignore[misc]
+
+    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        wanted = self.kind is ContactKind.COMPANY
+        return any(grant.is_company == wanted for grant in portal_viewer(info).grants)
+
+    def on_unauthorized(self) -> None:
+        raise AppError(
+            f"Only {self.kind.value.lower()} contacts may use this.",
+            code=ErrorCode.CONTACT_FORBIDDEN,
+        )
+
+
+def module_type(module: PortalModule) -> list[object]:
+    """The directives of a portal type whose data belongs to `module`."""
+    return [RequiresModuleDirective(module=module)]
 
 
 def guarded(*permissions: BasePermission) -> list[FieldExtension]:

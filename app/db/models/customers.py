@@ -53,6 +53,11 @@ class Site(TenantOwned, table=True):
     is_company_site: bool = False
     updated_at: datetime = timestamp_field()
 
+    @property
+    def one_line_address(self) -> str:
+        parts = (self.address_line1, self.address_line2, self.town, self.postcode)
+        return ", ".join(part for part in parts if part)
+
 
 class Contact(TenantOwned, table=True):
     """A person at a customer: a company contact, or a contact at one of its sites."""

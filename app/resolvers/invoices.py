@@ -1,0 +1,57 @@
+"""Invoices as the portal shows them."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from sqlmodel import col
+
+from app.context import Context
+from app.db.models import Invoice, InvoiceStatus, Tenant
+from app.resolvers.pagination import Page, tenant_page
+
+
+class ShownInvoiceStatus(enum.StrEnum):
+    UNPAID = "UNPAID"
+    PART_PAID = "PART_PAID"
+    OVERDUE = "OVERDUE"
+    PAID = "PAID"
+
+
+def today_at(tenant: Tenant, now: datetime | None = None) -> date:
+    """Today's date where the business is: an invoice due today is not overdue there yet."""
+    return (now or datetime.now(ZoneInfo("UTC"))).astimezone(ZoneInfo(tenant.time_zone)).date()
+
+
+def shown_status(invoice: Invoice, tenant: Tenant) -> ShownInvoiceStatus:
+    """OVERDUE is not stored: it follows from the due date in the business's time zone."""
+    if invoice.status is InvoiceStatus.PAID:
+        return ShownInvoiceStatus.PAID
+    if invoice.due_on < today_at(tenant):
+        return ShownInvoiceStatus.OVERDUE
+    return ShownInvoiceStatus.PART_PAID if invoice.paid_minor else ShownInvoiceStatus.UNPAID
+
+
+async def invoices_page(
+    ctx: Context,
+    *,
+    contractor: uuid.UUID | None,
+    unpaid_only: bool,
+    first: int | None,
+    after: str | None,
+) -> Page[Invoice]:
+    """The viewer's invoices, newest first. Which it may see at all (never drafts or void
+    ones, paid ones only where the business shows them) is decided in the data layer."""
+    return await tenant_page(
+        ctx,
+        Invoice,
+        sort=col(Invoice.issued_on),
+        first=first,
+        after=after,
+        contractor=contractor,
+        where=[col(Invoice.status) == InvoiceStatus.UNPAID] if unpaid_only else [],
+        loader=ctx.loaders.invoice_by_id,
+    )

@@ -1,0 +1,104 @@
+"""Invoices in the portal (E2): company contacts with the INVOICES module."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import strawberry
+from strawberry import relay
+
+from app.context import Info
+from app.db import models
+from app.db.models import PortalModule
+from app.resolvers.invoices import ShownInvoiceStatus, shown_status
+from app.schema.permissions import RequiresModule, guarded, module_type
+from app.schema.portal.common import Contractor, Money, contractor_of
+from app.schema.relay import LoadedNode
+
+InvoiceStatus = strawberry.enum(
+    ShownInvoiceStatus,
+    name="InvoiceStatus",
+    description="OVERDUE when unpaid past its due date in the business's time zone.",
+)
+
+
+@strawberry.type(
+    description="One line of an invoice.", directives=module_type(PortalModule.INVOICES)
+)
+class InvoiceLine:
+    description: str
+    quantity: int
+    unit_price: Money
+    total: Money
+
+
+@strawberry.type(
+    description="A bill from a contractor.", directives=module_type(PortalModule.INVOICES)
+)
+class Invoice(LoadedNode):
+    loader_name = "invoice_by_id"
+    id: relay.NodeID[str]
+    number: str
+    description: str
+    issued_on: date
+    due_on: date
+    total: Money
+    paid: Money
+    balance: Money
+    row: strawberry.Private[models.Invoice]
+
+    @classmethod
+    def from_row(cls, row: models.Invoice) -> Invoice:
+        return cls(
+            id=str(row.id),
+            number=row.number,
+            description=row.description,
+            issued_on=row.issued_on,
+            due_on=row.due_on,
+            total=Money(minor=row.total_minor, currency=row.currency),
+            paid=Money(minor=row.paid_minor, currency=row.currency),
+            balance=Money(minor=row.balance_minor, currency=row.currency),
+            row=row,
+        )
+
+    @strawberry.field
+    async def status(self, info: Info) -> InvoiceStatus:  # type: ignore[valid-type]
+        tenant = await info.context.loaders.tenant_by_id.load(self.row.tenant_id)
+        assert tenant is not None
+        return shown_status(self.row, tenant)
+
+    @strawberry.field(description="The business that sent it.")
+    async def contractor(self, info: Info) -> Contractor:
+        return await contractor_of(info, self.row.tenant_id)
+
+    @strawberry.field(description="The address of the site the work was at, when there is one.")
+    async def address(self, info: Info) -> str | None:
+        site = await _site(info, self.row)
+        return site.one_line_address if site is not None else None
+
+    @strawberry.field(description="The UPRN of the site the work was at, when known.")
+    async def uprn(self, info: Info) -> str | None:
+        site = await _site(info, self.row)
+        return site.uprn if site is not None else None
+
+    @strawberry.field(
+        description="What was charged, in order.",
+        extensions=guarded(RequiresModule(PortalModule.INVOICES)),
+    )
+    async def lines(self, info: Info) -> list[InvoiceLine]:
+        rows = await info.context.loaders.invoice_lines_by_invoice_id.load(self.row.id)
+        return [
+            InvoiceLine(
+                description=line.description,
+                quantity=line.quantity,
+                unit_price=Money(minor=line.unit_price_minor, currency=self.row.currency),
+                total=Money(minor=line.total_minor, currency=self.row.currency),
+            )
+            for line in rows
+        ]
+
+
+async def _site(info: Info, invoice: models.Invoice) -> models.Site | None:
+    if invoice.site_id is None:
+        return None
+    return await info.context.loaders.site_by_id.load(invoice.site_id)

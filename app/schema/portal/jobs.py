@@ -1,0 +1,65 @@
+"""Jobs in the portal (E7): users with the JOBS module."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+from strawberry import relay
+
+from app.context import Info
+from app.db import models
+from app.db.models import PortalModule
+from app.schema.permissions import RequiresModule, guarded, module_type
+from app.schema.portal.common import Contractor, contractor_of
+from app.schema.relay import LoadedNode
+
+JobStatus = strawberry.enum(models.JobStatus, name="JobStatus")
+VisitStatus = strawberry.enum(models.VisitStatus, name="VisitStatus")
+
+
+@strawberry.type(description="One visit to do a job.", directives=module_type(PortalModule.JOBS))
+class Visit:
+    starts_at: datetime
+    ends_at: datetime
+    status: VisitStatus  # type: ignore[valid-type]
+
+
+@strawberry.type(
+    description="Work a contractor does for you.", directives=module_type(PortalModule.JOBS)
+)
+class Job(LoadedNode):
+    loader_name = "job_by_id"
+    id: relay.NodeID[str]
+    number: str
+    title: str
+    description: str
+    status: JobStatus  # type: ignore[valid-type]
+    po_number: str | None = strawberry.field(description="Your purchase order number.")
+    created_at: datetime
+    row: strawberry.Private[models.Job]
+
+    @classmethod
+    def from_row(cls, row: models.Job) -> Job:
+        return cls(
+            id=str(row.id),
+            number=row.number,
+            title=row.title,
+            description=row.description,
+            status=row.status,
+            po_number=row.po_number,
+            created_at=row.created_at,
+            row=row,
+        )
+
+    @strawberry.field(description="The business doing it.")
+    async def contractor(self, info: Info) -> Contractor:
+        return await contractor_of(info, self.row.tenant_id)
+
+    @strawberry.field(
+        description="Its visits, earliest first.",
+        extensions=guarded(RequiresModule(PortalModule.JOBS)),
+    )
+    async def visits(self, info: Info) -> list[Visit]:
+        rows = await info.context.loaders.job_visits_by_job_id.load(self.row.id)
+        return [Visit(starts_at=v.starts_at, ends_at=v.ends_at, status=v.status) for v in rows]
