@@ -14,6 +14,8 @@ from app.db.models import Tenant
 class TenantByIdLoader(SessionLoader[uuid.UUID, Tenant | None]):
     """Tenants by id; one outside the viewer's scope loads as None."""
 
+    model = Tenant
+
     async def fetch(self, session: AsyncSession, keys: list[uuid.UUID]) -> Sequence[Tenant | None]:
         rows = await session.scalars(sa.select(Tenant).where(col(Tenant.id).in_(keys)))
         return one_per_key(rows, keys, lambda row: row.id)

@@ -18,6 +18,8 @@ class PortalMembershipByIdLoader(ByIdLoader[PortalMembership]):
 class PortalAccountByIdLoader(SessionLoader[uuid.UUID, PortalAccount | None]):
     """Portal accounts by id; one the viewer cannot reach through a membership loads as None."""
 
+    model = PortalAccount
+
     async def fetch(
         self, session: AsyncSession, keys: list[uuid.UUID]
     ) -> Sequence[PortalAccount | None]:
