@@ -9,12 +9,16 @@ from strawberry import relay
 
 from app.context import Info
 from app.db import models
+from app.resolvers.customers import ShownPortalStatus, portal_status
+from app.schema.permissions import ContactKindEnum
 from app.schema.relay import LoadedNode
 
-ContactKind = strawberry.enum(
-    models.ContactKind,
-    name="ContactKind",
-    description="A company contact speaks for the whole customer; a site contact for one site.",
+ContactKind = ContactKindEnum
+
+PortalStatus = strawberry.enum(
+    ShownPortalStatus,
+    name="PortalStatus",
+    description="Whether a customer's users can use the portal now, and if not, why not.",
 )
 
 
@@ -106,6 +110,14 @@ class Customer(LoadedNode):
             created_at=row.created_at,
             row=row,
         )
+
+    @strawberry.field(
+        description="Whether this customer's users can use the portal now; if not, why not."
+    )
+    async def portal_status(self, info: Info) -> PortalStatus:  # type: ignore[valid-type]
+        tenant = await info.context.loaders.tenant_by_id.load(self.row.tenant_id)
+        assert tenant is not None, "staff read their own tenant"
+        return portal_status(tenant, self.row)
 
     @strawberry.field(description="Company and site contacts of this customer, by name.")
     async def contacts(self, info: Info) -> list[Contact]:
