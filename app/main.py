@@ -25,11 +25,13 @@ from app.context import Context
 from app.db.scope import SYSTEM
 from app.db.session import Database, create_engine
 from app.errors import ErrorCode, Unauthenticated
+from app.files import CERTIFICATE_PATH, certificate_download, logo_file
 from app.http import BodyLimitMiddleware, RequestIdMiddleware
 from app.magic_link import magic_link_page
 from app.mail.setup import mail_worker
 from app.schema.build import GatewaySchema
 from app.schema.portal import portal_schema
+from app.schema.portal.branding import LOGO_PATH
 from app.schema.staff import staff_schema
 from app.settings import Settings, get_settings
 
@@ -142,6 +144,12 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
             Route("/graphql", staff, methods=["GET", "POST"]),
             Route("/portal/graphql", portal, methods=["GET", "POST"]),
             Route("/portal/magic-link", magic_link_page(portal), methods=["GET", "POST"]),
+            Route(
+                f"{CERTIFICATE_PATH}/{{certificate_id}}",
+                certificate_download(database, settings),
+                methods=["GET"],
+            ),
+            Route(f"{LOGO_PATH}/{{tenant_id}}/{{file_id}}", logo_file(database), methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
         ],

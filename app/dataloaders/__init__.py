@@ -22,10 +22,14 @@ from app.dataloaders.invoices import (
     InvoiceByIdLoader,
     InvoiceLinesByInvoiceIdLoader,
     InvoicesByCustomerIdLoader,
+    OutstandingByCustomerIdLoader,
 )
 from app.dataloaders.jobs import JobByIdLoader, JobVisitsByJobIdLoader
 from app.dataloaders.quotes import QuoteByIdLoader, QuoteLinesByQuoteIdLoader
-from app.dataloaders.requests import ServiceRequestByIdLoader
+from app.dataloaders.requests import (
+    OpenRequestCountByCustomerIdLoader,
+    ServiceRequestByIdLoader,
+)
 from app.dataloaders.staff import StaffUserByIdLoader
 from app.dataloaders.tenants import TenantByIdLoader
 from app.dataloaders.users import PortalAccountByIdLoader, PortalMembershipByIdLoader
@@ -117,3 +121,11 @@ class Loaders:
     @cached_property
     def portal_account_by_id(self) -> PortalAccountByIdLoader:
         return PortalAccountByIdLoader(self._db, self._scope)
+
+    @cached_property
+    def outstanding_by_customer_id(self) -> OutstandingByCustomerIdLoader:
+        return OutstandingByCustomerIdLoader(self._db, self._scope)
+
+    @cached_property
+    def open_request_count_by_customer_id(self) -> OpenRequestCountByCustomerIdLoader:
+        return OpenRequestCountByCustomerIdLoader(self._db, self._scope)

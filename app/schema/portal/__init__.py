@@ -19,7 +19,7 @@ from app.db.models import ContactKind, PortalModule
 from app.resolvers.certificates import certificates_page
 from app.resolvers.diaries import appointments_page
 from app.resolvers.invoices import invoices_page
-from app.resolvers.jobs import jobs_page
+from app.resolvers.jobs import jobs_page, upcoming_visits
 from app.resolvers.portal import viewer_contractors, viewer_customers
 from app.resolvers.properties import properties_page
 from app.resolvers.quotes import quotes_page
@@ -34,12 +34,13 @@ from app.schema.permissions import (
     RequiresPortalUser,
     guarded,
 )
+from app.schema.portal.branding import BrandingQuery
 from app.schema.portal.certificates import Certificate
 from app.schema.portal.common import CONTRACTOR_ARGUMENT, Contractor, contractor_filter
 from app.schema.portal.customers import Contact, Customer, Site
 from app.schema.portal.diaries import Appointment
 from app.schema.portal.invoices import Invoice
-from app.schema.portal.jobs import Job
+from app.schema.portal.jobs import Job, Visit
 from app.schema.portal.quotes import Quote
 from app.schema.portal.requests import ServiceRequest
 from app.schema.portal.users import PortalUser
@@ -55,7 +56,7 @@ class Mutation(PortalSignInMutation):
 
 
 @strawberry.type
-class Query:
+class Query(BrandingQuery):
     node: relay.Node | None = node_field()
 
     @strawberry.field(
@@ -151,6 +152,18 @@ class Query:
             info.context, contractor=contractor_filter(contractor), first=first, after=after
         )
         return connection(page, Job.from_row)
+
+    @strawberry.field(
+        description="The next scheduled visits on your jobs, soonest first (at most 20).",
+        extensions=guarded(RequiresModule(PortalModule.JOBS)),
+    )
+    async def upcoming_visits(
+        self, info: Info, contractor: Contractor_ = None, first: int = 5
+    ) -> list[Visit]:
+        rows = await upcoming_visits(
+            info.context, contractor=contractor_filter(contractor), first=first
+        )
+        return [Visit.from_row(row) for row in rows]
 
     @strawberry.field(
         description="Your certificates, newest first, issued within the inclusive range given.",

@@ -10,7 +10,8 @@ from strawberry import relay
 from app.context import Info
 from app.db import models
 from app.db.models import PortalModule
-from app.schema.permissions import module_type
+from app.files import certificate_link
+from app.schema.permissions import module_type, portal_viewer
 from app.schema.portal.common import Contractor, contractor_of
 from app.schema.relay import LoadedNode
 
@@ -37,6 +38,16 @@ class Certificate(LoadedNode):
             issued_on=row.issued_on,
             expires_on=row.expires_on,
             row=row,
+        )
+
+    @strawberry.field(
+        description="Where to download the document: a link for you alone, good for five minutes."
+    )
+    def download_url(self, info: Info) -> str:
+        return certificate_link(
+            info.context.settings,
+            account_id=portal_viewer(info).account_id,
+            certificate_id=self.row.id,
         )
 
     @strawberry.field(description="The business that issued it.")

@@ -10,8 +10,15 @@ from strawberry import relay
 from app.context import Info
 from app.db import models
 from app.db.models import ContactKind, PortalModule
-from app.schema.permissions import ContactKindEnum, RequiresContact, RequiresModule, guarded
-from app.schema.portal.common import Contractor, contractor_of
+from app.schema.permissions import (
+    ContactKindEnum,
+    PortalModuleEnum,
+    RequiresContact,
+    RequiresModule,
+    guarded,
+    portal_viewer,
+)
+from app.schema.portal.common import Contractor, Money, contractor_of
 from app.schema.portal.invoices import Invoice
 from app.schema.relay import LoadedNode
 
@@ -102,6 +109,42 @@ class Customer(LoadedNode):
     @strawberry.field(description="The business you are a customer of.")
     async def contractor(self, info: Info) -> Contractor:
         return await contractor_of(info, self.row.tenant_id)
+
+    @strawberry.field(description="The parts of the portal you may use for this customer.")
+    def modules(self, info: Info) -> list[PortalModuleEnum]:  # type: ignore[valid-type]
+        return sorted(
+            {
+                module
+                for grant in portal_viewer(info).grants
+                if grant.customer_id == self.row.id
+                for module in grant.modules
+            },
+            key=list(PortalModule).index,
+        )
+
+    @strawberry.field(
+        description="COMPANY when you speak for the whole customer, SITE for your sites only."
+    )
+    def contact_kind(self, info: Info) -> ContactKindEnum:  # type: ignore[valid-type]
+        mine = [g for g in portal_viewer(info).grants if g.customer_id == self.row.id]
+        return ContactKind.COMPANY if any(g.is_company for g in mine) else ContactKind.SITE
+
+    @strawberry.field(
+        description="What this customer owes on its outstanding invoices; null when nothing.",
+        extensions=guarded(
+            RequiresModule(PortalModule.INVOICES), RequiresContact(ContactKind.COMPANY)
+        ),
+    )
+    async def outstanding(self, info: Info) -> Money | None:
+        owed = await info.context.loaders.outstanding_by_customer_id.load(self.row.id)
+        return Money(minor=owed[0], currency=owed[1]) if owed is not None else None
+
+    @strawberry.field(
+        description="How many of your requests here wait for the office's decision.",
+        extensions=guarded(RequiresModule(PortalModule.REQUESTS)),
+    )
+    async def open_request_count(self, info: Info) -> int:
+        return await info.context.loaders.open_request_count_by_customer_id.load(self.row.id)
 
     @strawberry.field(description="The sites you may see, by name.")
     async def sites(self, info: Info) -> list[Site]:

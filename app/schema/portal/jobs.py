@@ -23,6 +23,20 @@ class Visit:
     starts_at: datetime
     ends_at: datetime
     status: VisitStatus  # type: ignore[valid-type]
+    row: strawberry.Private[models.JobVisit]
+
+    @classmethod
+    def from_row(cls, row: models.JobVisit) -> Visit:
+        return cls(starts_at=row.starts_at, ends_at=row.ends_at, status=row.status, row=row)
+
+    @strawberry.field(
+        description="The job this visit is for.",
+        extensions=guarded(RequiresModule(PortalModule.JOBS)),
+    )
+    async def job(self, info: Info) -> Job:
+        row = await info.context.loaders.job_by_id.load(self.row.job_id)
+        assert row is not None, "a visit the viewer can read is on a job it can read"
+        return Job.from_row(row)
 
 
 @strawberry.type(
@@ -62,4 +76,4 @@ class Job(LoadedNode):
     )
     async def visits(self, info: Info) -> list[Visit]:
         rows = await info.context.loaders.job_visits_by_job_id.load(self.row.id)
-        return [Visit(starts_at=v.starts_at, ends_at=v.ends_at, status=v.status) for v in rows]
+        return [Visit.from_row(row) for row in rows]

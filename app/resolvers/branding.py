@@ -1,0 +1,95 @@
+"""The look of a business's sign-in page, for anyone who asks: its name, logo and colour,
+and a customer's own where it has them. Nothing else is read."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlmodel import col
+
+from app.db.models import Customer, StoredFile, Tenant
+from app.db.models.tenants import PLANS_WITH_PORTAL
+from app.db.scope import SYSTEM
+from app.db.session import Database
+
+LOGO_TYPES = frozenset({"image/png", "image/jpeg", "image/svg+xml", "image/webp"})
+
+
+@dataclass(frozen=True, slots=True)
+class Branding:
+    name: str
+    accent_colour: str | None
+    logo_file_id: uuid.UUID | None
+    tenant_id: uuid.UUID
+
+
+async def branding_for(
+    db: Database, *, business: str, customer: str | None = None
+) -> Branding | None:
+    """A business's branding by its slug, with a customer's overrides when its portal
+    identifier is given; None for a business without a portal, or a customer it lacks."""
+    # Public by design: it spans tenants, so it reads only these columns, never a row.
+    async with db.session(SYSTEM) as session:
+        tenant = (
+            await session.execute(
+                sa.select(
+                    col(Tenant.id),
+                    col(Tenant.name),
+                    col(Tenant.accent_colour),
+                    col(Tenant.logo_file_id),
+                ).where(
+                    col(Tenant.slug) == business.strip().lower(),
+                    col(Tenant.plan).in_(PLANS_WITH_PORTAL),
+                    col(Tenant.portal_enabled).is_(True),
+                )
+            )
+        ).first()
+        if tenant is None:
+            return None
+        branding = Branding(
+            name=tenant.name,
+            accent_colour=tenant.accent_colour,
+            logo_file_id=tenant.logo_file_id,
+            tenant_id=tenant.id,
+        )
+        if customer is None:
+            return branding
+        own = (
+            await session.execute(
+                sa.select(col(Customer.accent_colour), col(Customer.logo_file_id)).where(
+                    col(Customer.tenant_id) == tenant.id,
+                    col(Customer.portal_identifier) == customer.strip().lower(),
+                    col(Customer.portal_enabled).is_(True),
+                )
+            )
+        ).first()
+    if own is None:
+        return None
+    return Branding(
+        name=tenant.name,
+        accent_colour=own.accent_colour or tenant.accent_colour,
+        logo_file_id=own.logo_file_id or tenant.logo_file_id,
+        tenant_id=tenant.id,
+    )
+
+
+async def logo(db: Database, *, tenant_id: uuid.UUID, file_id: uuid.UUID) -> StoredFile | None:
+    """A logo file, only when it is one a business or customer of that business uses."""
+    async with db.session(SYSTEM) as session:
+        in_use = sa.or_(
+            sa.exists().where(col(Tenant.id) == tenant_id, col(Tenant.logo_file_id) == file_id),
+            sa.exists().where(
+                col(Customer.tenant_id) == tenant_id, col(Customer.logo_file_id) == file_id
+            ),
+        )
+        found: StoredFile | None = await session.scalar(
+            sa.select(StoredFile).where(
+                col(StoredFile.tenant_id) == tenant_id,
+                col(StoredFile.id) == file_id,
+                col(StoredFile.content_type).in_(LOGO_TYPES),
+                in_use,
+            )
+        )
+    return found
