@@ -37,6 +37,7 @@ from app.db.models import (
     PortalAccount,
     PortalMembership,
     PortalModule,
+    RequestableItem,
     StaffUser,
     Tenant,
 )
@@ -237,9 +238,19 @@ async def test_e14_a_user_without_a_module_is_refused_on_exactly_the_fields_the_
         if refused:
             assert body["data"] is None
 
+    mutation = schema.mutation_type
+    assert mutation is not None
+    for name, field in mutation.fields.items():
+        marked = _directives(field).get("requiresModule", {}).get("module")
+        if marked is None:
+            continue  # sign-in and account fields: no module to lack
+        document, variables = _call("mutation", name, field)
+        body = await _post(demo_client, PORTAL, token, document, variables)
+        assert (error_codes(body) == ["MODULE_FORBIDDEN"]) == (marked == module.value), body
+
     for parent, name, field in _all_fields(schema):
         marked = _directives(field).get("requiresModule", {}).get("module")
-        if parent is schema.query_type or marked is None:
+        if parent in (schema.query_type, mutation) or marked is None:
             continue
         if not any(interface.name == "Node" for interface in parent.interfaces):
             # Reached only through fields that give its module, which carry the same guard.
@@ -282,6 +293,10 @@ def _node_types(schema: GraphQLSchema) -> list[str]:
     )
 
 
+# The only id slots not named after their type: a product and a service are both items.
+ALIASES = {"product": "RequestableItem", "service": "RequestableItem"}
+
+
 def _target(schema: GraphQLSchema, field_name: str, slot_name: str) -> list[str]:
     """The node type an id slot names: `contactId` is a Contact, `contractor` a Contractor;
     a bare `id` is the type the field is named after (`node` takes every type)."""
@@ -290,7 +305,7 @@ def _target(schema: GraphQLSchema, field_name: str, slot_name: str) -> list[str]
         return types
     stem = slot_name[:-2] if slot_name.endswith("Id") else slot_name
     if stem and stem != "id":
-        wanted = stem[0].upper() + stem[1:]
+        wanted = ALIASES.get(stem, stem[0].upper() + stem[1:])
         assert wanted in types, f"{field_name}({slot_name}) names no node type"
         return [wanted]
     named = [t for t in types if t.lower() in field_name.lower()]
@@ -359,6 +374,17 @@ def _value(kind: Any) -> Any:
     return next(iter(named.values))  # an enum
 
 
+def _call(kind: str, name: str, field: GraphQLField) -> tuple[str, dict[str, Any]]:
+    """An operation calling one root field with made-up values for what it requires."""
+    used = {arg: spec for arg, spec in field.args.items() if _required(spec)}
+    declared = ", ".join(f"${arg}: {spec.type}" for arg, spec in used.items())
+    passed = ", ".join(f"{arg}: ${arg}" for arg in used)
+    call = f"{name}({passed})" if passed else name
+    head = f"{kind} ({declared})" if declared else kind
+    variables = {arg: _value(spec.type) for arg, spec in used.items()}
+    return f"{head} {{ {call}{_selection(field.type)} }}", variables
+
+
 def _document(schema: GraphQLSchema, slot: IdSlot) -> tuple[str, dict[str, Any]]:
     root = schema.query_type if slot.kind == "query" else schema.mutation_type
     assert root is not None
@@ -404,7 +430,8 @@ async def _foreign_ids(db: Database, model: type[SQLModel], mine: Any) -> list[u
         )
         if other_tenant is not None:
             found.append(other_tenant)
-        if mine.customer_id is not None:
+        # Some records belong to the whole tenant (what its customers may ask for).
+        if mine.customer_id is not None and table is not RequestableItem:
             other_customer = await session.scalar(
                 _of_another_customer(table, mine.customer_id).where(
                     col(table.tenant_id) == mine.tenant_id

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import cached_property
 
+from app.dataloaders.catalog import RequestableItemByIdLoader
 from app.dataloaders.certificates import CertificateByIdLoader
 from app.dataloaders.customers import (
     ContactByIdLoader,
@@ -26,6 +27,7 @@ from app.dataloaders.invoices import (
 )
 from app.dataloaders.jobs import JobByIdLoader, JobVisitsByJobIdLoader
 from app.dataloaders.quotes import QuoteByIdLoader, QuoteLinesByQuoteIdLoader
+from app.dataloaders.rentals import RentalByIdLoader, RentalsBySiteIdLoader
 from app.dataloaders.requests import (
     OpenRequestCountByCustomerIdLoader,
     ServiceRequestByIdLoader,
@@ -129,3 +131,15 @@ class Loaders:
     @cached_property
     def open_request_count_by_customer_id(self) -> OpenRequestCountByCustomerIdLoader:
         return OpenRequestCountByCustomerIdLoader(self._db, self._scope)
+
+    @cached_property
+    def requestable_item_by_id(self) -> RequestableItemByIdLoader:
+        return RequestableItemByIdLoader(self._db, self._scope)
+
+    @cached_property
+    def rental_by_id(self) -> RentalByIdLoader:
+        return RentalByIdLoader(self._db, self._scope)
+
+    @cached_property
+    def rentals_by_site_id(self) -> RentalsBySiteIdLoader:
+        return RentalsBySiteIdLoader(self._db, self._scope)

@@ -1213,6 +1213,19 @@ def _northside(demo: _Demo, accounts: dict[str, PortalAccount]) -> None:
         [("Morgan Operations", "ops@maplecourt.example", "+44 1329 100 200")],
     )
     _account(demo, maple.company[0], username="maplecourt", accounts=accounts)
+    demo.add(
+        1,
+        *(
+            RequestableItem(
+                tenant_id=northside.id,
+                id=_id(northside.id, "item", name),
+                kind=RequestableKind.SERVICE,
+                name=name,
+                created_at=demo.at(-200),
+            )
+            for name in ("Annual Gas Safety Check", "Boiler Service")
+        ),
+    )
     _certificate(
         demo, maple, "GS-901", "Landlord Gas Safety Record", site=0, issued=-30, expires=335
     )

@@ -23,7 +23,7 @@ from app.resolvers.jobs import jobs_page, upcoming_visits
 from app.resolvers.portal import viewer_contractors, viewer_customers
 from app.resolvers.properties import properties_page
 from app.resolvers.quotes import quotes_page
-from app.resolvers.requests import requests_page
+from app.resolvers.requests import requestable_items, requests_page
 from app.resolvers.users import users_page
 from app.schema.accounts import PortalAccount, portal_account_of
 from app.schema.build import GatewaySchema, build_schema
@@ -37,12 +37,13 @@ from app.schema.permissions import (
 from app.schema.portal.branding import BrandingQuery
 from app.schema.portal.certificates import Certificate
 from app.schema.portal.common import CONTRACTOR_ARGUMENT, Contractor, contractor_filter
-from app.schema.portal.customers import Contact, Customer, Site
+from app.schema.portal.customers import Contact, Customer, Rental, Site
 from app.schema.portal.diaries import Appointment
 from app.schema.portal.invoices import Invoice
 from app.schema.portal.jobs import Job, Visit
-from app.schema.portal.quotes import Quote
-from app.schema.portal.requests import ServiceRequest
+from app.schema.portal.properties import PropertiesMutation
+from app.schema.portal.quotes import Quote, QuotesMutation
+from app.schema.portal.requests import RequestableItem, RequestsMutation, ServiceRequest
 from app.schema.portal.users import PortalUser
 from app.schema.relay import connection, node_field
 from app.schema.sign_in import PortalSignInMutation
@@ -51,7 +52,7 @@ Contractor_ = Annotated[strawberry.ID | None, CONTRACTOR_ARGUMENT]
 
 
 @strawberry.type
-class Mutation(PortalSignInMutation):
+class Mutation(PortalSignInMutation, RequestsMutation, QuotesMutation, PropertiesMutation):
     pass
 
 
@@ -229,6 +230,16 @@ class Query(BrandingQuery):
         return connection(page, ServiceRequest.from_row)
 
     @strawberry.field(
+        description="What you can ask your contractors for, by kind and name.",
+        extensions=guarded(RequiresModule(PortalModule.REQUESTS)),
+    )
+    async def requestable_items(
+        self, info: Info, contractor: Contractor_ = None
+    ) -> list[RequestableItem]:
+        rows = await requestable_items(info.context, contractor=contractor_filter(contractor))
+        return [RequestableItem.from_row(row) for row in rows]
+
+    @strawberry.field(
         description="Who may sign in to the portal for your companies, newest first.",
         extensions=guarded(RequiresModule(PortalModule.USERS)),
     )
@@ -260,6 +271,8 @@ def portal_schema(*, production: bool) -> GatewaySchema:
             PortalAccount,
             PortalUser,
             Quote,
+            Rental,
+            RequestableItem,
             ServiceRequest,
             Site,
         ],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import date
 
 import strawberry
 from strawberry import relay
@@ -16,6 +17,7 @@ from app.schema.permissions import (
     RequiresContact,
     RequiresModule,
     guarded,
+    module_type,
     portal_viewer,
 )
 from app.schema.portal.common import Contractor, Money, contractor_of
@@ -49,6 +51,31 @@ class Contact(LoadedNode):
     @strawberry.field(description="The site of a site contact; null for a company contact.")
     async def site(self, info: Info) -> Site | None:
         return await site_of(info, self.row.site_id)
+
+
+@strawberry.type(
+    description="A product on hire at one of your sites (a portable toilet, a skip...).",
+    directives=module_type(PortalModule.REQUESTS),
+)
+class Rental(LoadedNode):
+    loader_name = "rental_by_id"
+    id: relay.NodeID[str]
+    reference: str
+    description: str
+    starts_on: date
+    ends_on: date | None
+    row: strawberry.Private[models.Rental]
+
+    @classmethod
+    def from_row(cls, row: models.Rental) -> Rental:
+        return cls(
+            id=str(row.id),
+            reference=row.reference,
+            description=row.description,
+            starts_on=row.starts_on,
+            ends_on=row.ends_on,
+            row=row,
+        )
 
 
 @strawberry.type(description="A property of your company's where work is done.")
@@ -90,6 +117,14 @@ class Site(LoadedNode):
     async def contacts(self, info: Info) -> list[Contact]:
         rows = await info.context.loaders.contacts_by_site_id.load(self.row.id)
         return [Contact.from_row(row) for row in rows]
+
+    @strawberry.field(
+        description="What you have on hire at this site, to ask for a service on.",
+        extensions=guarded(RequiresModule(PortalModule.REQUESTS)),
+    )
+    async def rentals(self, info: Info) -> list[Rental]:
+        rows = await info.context.loaders.rentals_by_site_id.load(self.row.id)
+        return [Rental.from_row(row) for row in rows]
 
 
 @strawberry.type(description="A company you speak for, as a customer of one contractor.")

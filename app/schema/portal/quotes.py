@@ -10,9 +10,10 @@ from strawberry import relay
 from app.context import Info
 from app.db import models
 from app.db.models import PortalModule
+from app.resolvers.quotes import decide_quote
 from app.schema.permissions import RequiresModule, guarded, module_type
 from app.schema.portal.common import Contractor, Money, contractor_of
-from app.schema.relay import LoadedNode
+from app.schema.relay import LoadedNode, uuid_of
 
 QuoteStatus = strawberry.enum(models.QuoteStatus, name="QuoteStatus")
 
@@ -76,3 +77,17 @@ class Quote(LoadedNode):
             )
             for line in rows
         ]
+
+
+@strawberry.type
+class QuotesMutation:
+    @strawberry.mutation(
+        description="Approves or declines a quote the contractor sent, once.",
+        extensions=guarded(RequiresModule(PortalModule.QUOTES)),
+    )
+    async def decide_quote(self, info: Info, quote_id: strawberry.ID, approve: bool) -> Quote:
+        row = await decide_quote(
+            info.context, quote_id=uuid_of(quote_id, "Quote", field="quoteId"), approve=approve
+        )
+        info.context.loaders.quote_by_id.prime(row.id, row)
+        return Quote.from_row(row)
