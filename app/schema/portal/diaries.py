@@ -43,6 +43,22 @@ class Appointment(LoadedNode):
     async def contractor(self, info: Info) -> Contractor:
         return await contractor_of(info, self.row.tenant_id)
 
+    @strawberry.field(description="The number of the job this is for, when you may see it.")
+    async def job_number(self, info: Info) -> str | None:
+        if self.row.job_id is None:
+            return None
+        job = await info.context.loaders.job_by_id.load(self.row.job_id)
+        return job.number if job is not None else None
+
+    @strawberry.field(
+        description="The number of the quote this estimate visit is for, when you may see it."
+    )
+    async def quote_number(self, info: Info) -> str | None:
+        if self.row.quote_id is None:
+            return None
+        quote = await info.context.loaders.quote_by_id.load(self.row.quote_id)
+        return quote.number if quote is not None else None
+
     @strawberry.field(description="The address of the visit, when it is at one of your sites.")
     async def address(self, info: Info) -> str | None:
         if self.row.site_id is None:
