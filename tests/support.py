@@ -258,3 +258,26 @@ async def emailed_token(db: Database, to: str) -> str:
     found = re.search(r"token=([A-Za-z0-9_\-]+)", body)
     assert found is not None, body
     return found.group(1)
+
+
+async def account_and_contact(db: Database, email: str) -> tuple[PortalAccount, Contact]:
+    """A portal account by email, with the (first) contact it signs in as."""
+    async with db.session(SYSTEM) as session:
+        row = (
+            await session.execute(
+                sa.select(PortalAccount, Contact)
+                .join(PortalMembership, col(PortalMembership.account_id) == col(PortalAccount.id))
+                .join(
+                    Contact,
+                    sa.and_(
+                        col(Contact.tenant_id) == col(PortalMembership.tenant_id),
+                        col(Contact.id) == col(PortalMembership.contact_id),
+                    ),
+                )
+                .where(col(PortalAccount.email) == email)
+                .order_by(col(Contact.id))
+                .limit(1)
+            )
+        ).one()
+    account, contact = row
+    return account, contact

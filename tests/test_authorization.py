@@ -47,7 +47,14 @@ from app.schema.portal import portal_schema
 from app.schema.staff import staff_schema
 from app.sdl import PORTAL_SDL, STAFF_SDL
 from app.settings import Environment, Settings
-from tests.support import PORTAL, STAFF, error_codes, portal_token, staff_token
+from tests.support import (
+    PORTAL,
+    STAFF,
+    account_and_contact,
+    error_codes,
+    portal_token,
+    staff_token,
+)
 
 TEST_SETTINGS = Settings(env=Environment.TEST)
 COMPANY_USER = "facilities@harbourview.example"  # acme, company contact, every module
@@ -476,21 +483,7 @@ async def _signed_in(db: Database, label: str) -> tuple[str, Mine]:
             user = await session.scalar(sa.select(StaffUser).where(col(StaffUser.email) == OWNER))
             assert user is not None
             return await staff_token(db, TEST_SETTINGS, user), Mine(user.tenant_id, None, None)
-        row = (
-            await session.execute(
-                sa.select(PortalAccount, Contact)
-                .join(PortalMembership, col(PortalMembership.account_id) == col(PortalAccount.id))
-                .join(
-                    Contact,
-                    sa.and_(
-                        col(Contact.tenant_id) == col(PortalMembership.tenant_id),
-                        col(Contact.id) == col(PortalMembership.contact_id),
-                    ),
-                )
-                .where(col(PortalAccount.email) == COMPANY_USER)
-            )
-        ).one()
-    account, contact = row
+    account, contact = await account_and_contact(db, COMPANY_USER)
     token = await portal_token(db, TEST_SETTINGS, account)
     return token, Mine(contact.tenant_id, contact.customer_id, account.id)
 

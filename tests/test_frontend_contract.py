@@ -22,8 +22,6 @@ from app.db.models import (
     Invoice,
     InvoiceStatus,
     Job,
-    PortalAccount,
-    PortalMembership,
     Quote,
     QuoteStatus,
     Rental,
@@ -40,6 +38,7 @@ from tests.support import (
     PASSWORD,
     PORTAL,
     PortalUser,
+    account_and_contact,
     emailed_token,
     gql,
     make_portal_user,
@@ -272,21 +271,7 @@ def _answered(body: dict[str, Any]) -> None:
 async def test_h2_each_data_operation_runs_over_http_on_the_demo(
     demo_db: Database, demo_client: httpx.AsyncClient, name: str
 ) -> None:
-    async with demo_db.session(SYSTEM) as session:
-        account, contact = (
-            await session.execute(
-                sa.select(PortalAccount, Contact)
-                .join(PortalMembership, col(PortalMembership.account_id) == col(PortalAccount.id))
-                .join(
-                    Contact,
-                    sa.and_(
-                        col(Contact.tenant_id) == col(PortalMembership.tenant_id),
-                        col(Contact.id) == col(PortalMembership.contact_id),
-                    ),
-                )
-                .where(col(PortalAccount.email) == DEMO_USER)
-            )
-        ).one()
+    account, contact = await account_and_contact(demo_db, DEMO_USER)
     demo = Demo(demo_db, contact.customer_id, contact.tenant_id)
     variables = await DEMO_SCENARIOS[name](demo)
     token = await portal_token(demo_db, Settings(env=Environment.TEST), account)
