@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import cached_property
 
+from app.dataloaders.audit import AuditEntryByIdLoader, LastChangeBySubjectIdLoader
 from app.dataloaders.customers import (
     ContactByIdLoader,
     ContactsByCustomerIdLoader,
@@ -53,3 +54,11 @@ class Loaders:
     @cached_property
     def staff_user_by_id(self) -> StaffUserByIdLoader:
         return StaffUserByIdLoader(self._db, self._scope)
+
+    @cached_property
+    def audit_entry_by_id(self) -> AuditEntryByIdLoader:
+        return AuditEntryByIdLoader(self._db, self._scope)
+
+    @cached_property
+    def last_change_by_subject_id(self) -> LastChangeBySubjectIdLoader:
+        return LastChangeBySubjectIdLoader(self._db, self._scope)

@@ -7,12 +7,14 @@ import binascii
 import json
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped
 
+from app.db.base import UTCDateTime
 from app.errors import InvalidCursor
 
 Row = TypeVar("Row")
@@ -39,6 +41,8 @@ def page_size(first: int | None) -> int:
 
 
 def encode_cursor(sort_value: Any, row_id: uuid.UUID) -> str:
+    if isinstance(sort_value, datetime):
+        sort_value = sort_value.isoformat()
     raw = json.dumps([sort_value, str(row_id)], separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode()
 
@@ -59,17 +63,24 @@ async def keyset_page(
     row_id: Mapped[uuid.UUID],
     first: int | None,
     after: str | None,
+    descending: bool = False,
 ) -> Page[Row]:
-    """One page of `statement`, ordered by (`sort`, `row_id`), after the `after` cursor."""
+    """One page of `statement`, ordered by (`sort`, `row_id`), after the `after` cursor;
+    `descending` walks both keys from the highest down (newest first, for timestamps)."""
     size = page_size(first)
     if after is not None:
         sort_value, after_id = decode_cursor(after)
-        if not isinstance(sort_value, str):
-            raise InvalidCursor("This cursor is not one this list gave out.", field="after")
-        statement = statement.where(
-            sa.or_(sort > sort_value, sa.and_(sort == sort_value, row_id > after_id))
-        )
-    rows = list(await session.scalars(statement.order_by(sort, row_id).limit(size + 1)))
+        bound = _sort_bound(sort, sort_value)
+        if descending:
+            statement = statement.where(
+                sa.or_(sort < bound, sa.and_(sort == bound, row_id < after_id))
+            )
+        else:
+            statement = statement.where(
+                sa.or_(sort > bound, sa.and_(sort == bound, row_id > after_id))
+            )
+    order = (sort.desc(), row_id.desc()) if descending else (sort, row_id)
+    rows = list(await session.scalars(statement.order_by(*order).limit(size + 1)))
     has_next = len(rows) > size
     rows = rows[:size]
     sort_key, id_key = _key(sort), _key(row_id)
@@ -79,6 +90,23 @@ async def keyset_page(
         has_next_page=has_next,
         has_previous_page=after is not None,
     )
+
+
+def _sort_bound(sort: Mapped[Any], value: Any) -> Any:
+    """The cursor's sort value as the column's own type; anything else was not given out."""
+    if not isinstance(value, str):
+        raise InvalidCursor("This cursor is not one this list gave out.", field="after")
+    if isinstance(getattr(sort, "type", None), sa.DateTime | UTCDateTime):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError as error:
+            raise InvalidCursor(
+                "This cursor is not one this list gave out.", field="after"
+            ) from error
+        if parsed.tzinfo is None:
+            raise InvalidCursor("This cursor is not one this list gave out.", field="after")
+        return parsed
+    return value
 
 
 def _key(column: Mapped[Any]) -> str:

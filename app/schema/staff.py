@@ -11,14 +11,14 @@ from app.db.models import StaffRole
 from app.resolvers.customers import customers_page
 from app.schema.accounts import StaffUser
 from app.schema.build import GatewaySchema, build_schema
-from app.schema.customers import Contact, Customer, Site
+from app.schema.customers import Contact, Customer, CustomerMutation, Site
 from app.schema.permissions import Public, RequiresRole, guarded
 from app.schema.relay import connection, node_field
 from app.schema.sign_in import StaffSignInMutation
 
 
 @strawberry.type
-class Mutation(StaffSignInMutation):
+class Mutation(StaffSignInMutation, CustomerMutation):
     pass
 
 
