@@ -9,6 +9,7 @@ from __future__ import annotations
 from functools import cached_property
 
 from app.dataloaders.audit import AuditEntryByIdLoader, LastChangeBySubjectIdLoader
+from app.dataloaders.catalog import RequestableItemByIdLoader
 from app.dataloaders.customers import (
     ContactByIdLoader,
     ContactsByCustomerIdLoader,
@@ -62,3 +63,7 @@ class Loaders:
     @cached_property
     def last_change_by_subject_id(self) -> LastChangeBySubjectIdLoader:
         return LastChangeBySubjectIdLoader(self._db, self._scope)
+
+    @cached_property
+    def requestable_item_by_id(self) -> RequestableItemByIdLoader:
+        return RequestableItemByIdLoader(self._db, self._scope)

@@ -11,6 +11,7 @@ from app.db.models import StaffRole
 from app.resolvers.customers import customers_page
 from app.schema.accounts import StaffUser
 from app.schema.build import GatewaySchema, build_schema
+from app.schema.catalog import CatalogMutation, CatalogQuery, RequestableItem
 from app.schema.customers import Contact, Customer, CustomerMutation, Site
 from app.schema.permissions import Public, RequiresRole, guarded
 from app.schema.relay import connection, node_field
@@ -18,12 +19,12 @@ from app.schema.sign_in import StaffSignInMutation
 
 
 @strawberry.type
-class Mutation(StaffSignInMutation, CustomerMutation):
+class Mutation(StaffSignInMutation, CustomerMutation, CatalogMutation):
     pass
 
 
 @strawberry.type
-class Query:
+class Query(CatalogQuery):
     node: relay.Node | None = node_field()
 
     @strawberry.field(
@@ -53,7 +54,7 @@ def staff_schema(*, production: bool) -> GatewaySchema:
     return build_schema(
         query=Query,
         mutation=Mutation,
-        types=[Contact, Customer, Site, StaffUser],
+        types=[Contact, Customer, RequestableItem, Site, StaffUser],
         production=production,
         introspection=True,
     )
