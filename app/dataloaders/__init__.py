@@ -18,6 +18,9 @@ from app.dataloaders.customers import (
     SiteByIdLoader,
     SitesByCustomerIdLoader,
 )
+from app.dataloaders.jobs import JobByIdLoader
+from app.dataloaders.rentals import RentalByIdLoader
+from app.dataloaders.requests import EventsByRequestIdLoader, ServiceRequestByIdLoader
 from app.dataloaders.staff import StaffUserByIdLoader
 from app.db.scope import Scope
 from app.db.session import Database
@@ -67,3 +70,19 @@ class Loaders:
     @cached_property
     def requestable_item_by_id(self) -> RequestableItemByIdLoader:
         return RequestableItemByIdLoader(self._db, self._scope)
+
+    @cached_property
+    def service_request_by_id(self) -> ServiceRequestByIdLoader:
+        return ServiceRequestByIdLoader(self._db, self._scope)
+
+    @cached_property
+    def events_by_request_id(self) -> EventsByRequestIdLoader:
+        return EventsByRequestIdLoader(self._db, self._scope)
+
+    @cached_property
+    def job_by_id(self) -> JobByIdLoader:
+        return JobByIdLoader(self._db, self._scope)
+
+    @cached_property
+    def rental_by_id(self) -> RentalByIdLoader:
+        return RentalByIdLoader(self._db, self._scope)

@@ -13,18 +13,21 @@ from app.schema.accounts import StaffUser
 from app.schema.build import GatewaySchema, build_schema
 from app.schema.catalog import CatalogMutation, CatalogQuery, RequestableItem
 from app.schema.customers import Contact, Customer, CustomerMutation, Site
+from app.schema.jobs import Job
 from app.schema.permissions import Public, RequiresRole, guarded
 from app.schema.relay import connection, node_field
+from app.schema.rentals import Rental
+from app.schema.requests import RequestsMutation, RequestsQuery, ServiceRequest
 from app.schema.sign_in import StaffSignInMutation
 
 
 @strawberry.type
-class Mutation(StaffSignInMutation, CustomerMutation, CatalogMutation):
+class Mutation(StaffSignInMutation, CustomerMutation, CatalogMutation, RequestsMutation):
     pass
 
 
 @strawberry.type
-class Query(CatalogQuery):
+class Query(CatalogQuery, RequestsQuery):
     node: relay.Node | None = node_field()
 
     @strawberry.field(
@@ -54,7 +57,7 @@ def staff_schema(*, production: bool) -> GatewaySchema:
     return build_schema(
         query=Query,
         mutation=Mutation,
-        types=[Contact, Customer, RequestableItem, Site, StaffUser],
+        types=[Contact, Customer, Job, Rental, RequestableItem, ServiceRequest, Site, StaffUser],
         production=production,
         introspection=True,
     )
