@@ -25,6 +25,7 @@ from app.context import Context
 from app.db.scope import SYSTEM
 from app.db.session import Database, create_engine
 from app.errors import ErrorCode, Unauthenticated
+from app.files import logo_routes
 from app.http import BodyLimitMiddleware, RequestIdMiddleware
 from app.magic_link import magic_link_page
 from app.mail.setup import mail_worker
@@ -142,6 +143,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
             Route("/graphql", staff, methods=["GET", "POST"]),
             Route("/portal/graphql", portal, methods=["GET", "POST"]),
             Route("/portal/magic-link", magic_link_page(portal), methods=["GET", "POST"]),
+            *logo_routes(database),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
         ],

@@ -12,9 +12,10 @@ from strawberry import relay
 from app.context import Info
 from app.db import models
 from app.db.models import StaffRole
+from app.files import logo_url
 from app.resolvers import customers
 from app.schema.audit import LastChange
-from app.schema.permissions import RequiresRole, guarded
+from app.schema.permissions import PortalModuleEnum, RequiresRole, guarded
 from app.schema.relay import LoadedNode, uuid_of
 
 LAST_CHANGE = (
@@ -115,7 +116,15 @@ class Customer(LoadedNode):
     portal_identifier: str = strawberry.field(
         description="The customer's own portal address part; unique within the business."
     )
-    portal_enabled: bool
+    portal_enabled: bool = strawberry.field(
+        description="This customer's own portal switch; off stops its users' sessions."
+    )
+    module_override: list[PortalModuleEnum] | None = strawberry.field(  # type: ignore[valid-type]
+        description="Narrows the business's default modules for this customer; null: none."
+    )
+    accent_colour: str | None = strawberry.field(
+        description="This customer's own accent colour; null uses the business's."
+    )
     created_at: datetime
     updated_at: datetime
     row: strawberry.Private[models.Customer]
@@ -127,10 +136,22 @@ class Customer(LoadedNode):
             name=row.name,
             portal_identifier=row.portal_identifier,
             portal_enabled=row.portal_enabled,
+            module_override=(
+                None
+                if row.module_override is None
+                else [models.PortalModule(m) for m in row.module_override]
+            ),
+            accent_colour=row.accent_colour,
             created_at=row.created_at,
             updated_at=row.updated_at,
             row=row,
         )
+
+    @strawberry.field(description="This customer's own logo; null uses the business's.")
+    def logo_url(self, info: Info) -> str | None:
+        if self.row.logo_file_id is None:
+            return None
+        return logo_url(info.context.settings, self.row.tenant_id, self.row.id)
 
     @strawberry.field(description="Company and site contacts of this customer, by name.")
     async def contacts(self, info: Info) -> list[Contact]:

@@ -12,10 +12,13 @@ from strawberry.schema_directive import Location
 
 from app.auth.viewer import PortalViewer, StaffViewer
 from app.context import Info
-from app.db.models import StaffRole
+from app.db.models import PortalModule, StaffRole
 from app.errors import AppError, ErrorCode, Unauthenticated
 
 StaffRoleEnum = strawberry.enum(StaffRole, name="StaffRole", description="The staff ladder.")
+PortalModuleEnum = strawberry.enum(
+    PortalModule, name="PortalModule", description="A part of the portal a user may be given."
+)
 
 
 @strawberry.schema_directive(

@@ -15,6 +15,7 @@ from app.schema.catalog import CatalogMutation, CatalogQuery, RequestableItem
 from app.schema.customers import Contact, Customer, CustomerMutation, Site
 from app.schema.jobs import Job
 from app.schema.permissions import Public, RequiresRole, guarded
+from app.schema.portal_settings import PortalSettingsMutation, PortalSettingsQuery
 from app.schema.relay import connection, node_field
 from app.schema.rentals import Rental
 from app.schema.requests import RequestsMutation, RequestsQuery, ServiceRequest
@@ -22,12 +23,18 @@ from app.schema.sign_in import StaffSignInMutation
 
 
 @strawberry.type
-class Mutation(StaffSignInMutation, CustomerMutation, CatalogMutation, RequestsMutation):
+class Mutation(
+    StaffSignInMutation,
+    CustomerMutation,
+    CatalogMutation,
+    RequestsMutation,
+    PortalSettingsMutation,
+):
     pass
 
 
 @strawberry.type
-class Query(CatalogQuery, RequestsQuery):
+class Query(CatalogQuery, RequestsQuery, PortalSettingsQuery):
     node: relay.Node | None = node_field()
 
     @strawberry.field(
