@@ -13,9 +13,11 @@ from strawberry.scalars import JSON
 from app.context import Info
 from app.db import models
 from app.db.models import StaffRole
+from app.errors import NotFound
+from app.resolvers import audit
 from app.schema.accounts import StaffUser
-from app.schema.permissions import RequiresRole
-from app.schema.relay import LoadedNode
+from app.schema.permissions import RequiresRole, guarded
+from app.schema.relay import LoadedNode, connection
 
 
 @strawberry.enum(description="Who made a change.")
@@ -90,3 +92,34 @@ class LastChange:
             actor_kind=entry.actor_kind(),
             actor=await entry.actor(info),
         )
+
+
+def _subject_uuid(subject_id: strawberry.ID) -> uuid.UUID:
+    try:
+        node_id = relay.GlobalID.from_id(subject_id).node_id
+        return uuid.UUID(node_id)
+    except (relay.GlobalIDValueError, ValueError) as error:
+        raise NotFound("There is no such record.", field="subjectId") from error
+
+
+@strawberry.type
+class AuditQuery:
+    @strawberry.field(
+        description="Who changed what and when, newest first: portal access, modules, request "
+        "decisions, settings and records. `subjectId` keeps the changes to one record.",
+        extensions=guarded(RequiresRole(StaffRole.MANAGER)),
+    )
+    async def audit_trail(
+        self,
+        info: Info,
+        subject_id: strawberry.ID | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> relay.Connection[AuditEntry]:
+        page = await audit.audit_page(
+            info.context,
+            first=first,
+            after=after,
+            subject_id=_subject_uuid(subject_id) if subject_id is not None else None,
+        )
+        return connection(page, AuditEntry.from_row)

@@ -10,6 +10,7 @@ from app.context import Info
 from app.db.models import StaffRole
 from app.resolvers.customers import customers_page
 from app.schema.accounts import StaffUser
+from app.schema.audit import AuditEntry, AuditQuery
 from app.schema.build import GatewaySchema, build_schema
 from app.schema.catalog import CatalogMutation, CatalogQuery, RequestableItem
 from app.schema.customers import Contact, Customer, CustomerMutation, Site
@@ -34,7 +35,7 @@ class Mutation(
 
 
 @strawberry.type
-class Query(CatalogQuery, RequestsQuery, PortalSettingsQuery):
+class Query(CatalogQuery, RequestsQuery, PortalSettingsQuery, AuditQuery):
     node: relay.Node | None = node_field()
 
     @strawberry.field(
@@ -64,7 +65,17 @@ def staff_schema(*, production: bool) -> GatewaySchema:
     return build_schema(
         query=Query,
         mutation=Mutation,
-        types=[Contact, Customer, Job, Rental, RequestableItem, ServiceRequest, Site, StaffUser],
+        types=[
+            AuditEntry,
+            Contact,
+            Customer,
+            Job,
+            Rental,
+            RequestableItem,
+            ServiceRequest,
+            Site,
+            StaffUser,
+        ],
         production=production,
         introspection=True,
     )
