@@ -123,6 +123,27 @@ async def test_t3_the_tenant_switch_off_ends_portal_sessions_at_once(
     assert (entry.before, entry.after) == ({"portal_enabled": True}, {"portal_enabled": False})
 
 
+async def test_t4_a_customers_switch_off_ends_its_users_sessions_at_once(
+    db: Database, client: httpx.AsyncClient, settings: Settings
+) -> None:
+    tenant, token = await _manager(db, settings)
+    user = await make_portal_user(db, tenant)
+    portal = await portal_token(db, settings, user.account)
+    me = "{ viewer { email } }"
+    assert (await gql(client, me, path=PORTAL, token=portal))["data"]["viewer"] is not None
+    body = await gql(
+        client,
+        CUSTOMER_PORTAL,
+        {"id": to_base64("Customer", str(user.customer.id)), "input": {"portalEnabled": False}},
+        token=token,
+    )
+    assert body["data"]["updateCustomerPortal"]["portalEnabled"] is False
+    after = await client.post(
+        PORTAL, json={"query": me}, headers={"authorization": f"Bearer {portal}"}
+    )
+    assert after.status_code == 401
+
+
 async def test_t5_a_logo_is_checked_stored_and_served_where_the_app_says(
     db: Database, client: httpx.AsyncClient, settings: Settings
 ) -> None:
