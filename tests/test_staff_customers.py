@@ -3,6 +3,7 @@ and phone numbers, and see who changed a record last, the office or the customer
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -299,3 +300,19 @@ async def test_s2_a_site_contact_belongs_to_a_site_of_the_same_customer_and_tena
         unchanged = await session.get(Customer, (other_tenant.id, foreign.id))
     assert unchanged is not None and unchanged.name == foreign.name
     assert await _count(db, Contact) == contacts_before
+
+
+async def test_s2_customers_of_one_name_added_at_once_get_different_identifiers(
+    db: Database, client: httpx.AsyncClient, settings: Settings
+) -> None:
+    _, token = await _office(db, settings)
+    answers = await asyncio.gather(
+        *(
+            gql(client, CREATE_CUSTOMER, {"input": {"name": "Maple Court"}}, token=token)
+            for _ in range(4)
+        )
+    )
+    assert all("errors" not in a for a in answers), answers
+    identifiers = sorted(a["data"]["createCustomer"]["portalIdentifier"] for a in answers)
+    assert identifiers == ["maple-court", "maple-court-2", "maple-court-3", "maple-court-4"]
+    assert await _count(db, Customer) == 4

@@ -15,7 +15,7 @@ from sqlmodel import col
 from app.auth.viewer import StaffViewer
 from app.context import Context
 from app.db.base import TenantOwned, utcnow
-from app.db.models import Contact, ContactKind, Customer, Site
+from app.db.models import Contact, ContactKind, Customer, Site, Tenant
 from app.errors import AppError, ErrorCode, NotFound
 from app.resolvers.audit import audit_entry, changes
 from app.resolvers.pagination import Page, keyset_page
@@ -132,10 +132,15 @@ async def create_customer(ctx: Context, *, name: str) -> Customer:
     tenant_id = staff_tenant(ctx)
     name = checked_text(name, field="name", max_length=200)
     async with ctx.db.transaction(ctx.scope) as session:
+        # One customer added at a time per business, so two of one name cannot both take
+        # the same free identifier. NO KEY UPDATE leaves the business's other inserts free.
+        await session.execute(
+            sa.select(col(Tenant.id))
+            .where(col(Tenant.id) == tenant_id)
+            .with_for_update(key_share=True)
+        )
         customer = Customer(
-            tenant_id=tenant_id,
-            name=name,
-            portal_identifier=await _free_identifier(session, name),
+            tenant_id=tenant_id, name=name, portal_identifier=await _free_identifier(session, name)
         )
         session.add(customer)
         session.add(

@@ -29,9 +29,12 @@ def _modules(modules: Sequence[PortalModule]) -> list[str]:
 
 
 async def _tenant(ctx: Context, session: AsyncSession, *, lock: bool = True) -> Tenant:
-    """The business of the staff user asking, locked for a change by default."""
+    """The business of the staff user asking, locked for a change by default (NO KEY
+    UPDATE: rows that merely refer to the business can still be written meanwhile)."""
     statement = sa.select(Tenant).where(col(Tenant.id) == staff_tenant(ctx))
-    return (await session.scalars(statement.with_for_update() if lock else statement)).one()
+    if lock:
+        statement = statement.with_for_update(key_share=True)
+    return (await session.scalars(statement)).one()
 
 
 async def portal_settings(ctx: Context) -> Tenant:
