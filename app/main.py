@@ -25,13 +25,13 @@ from app.context import Context
 from app.db.scope import SYSTEM
 from app.db.session import Database, create_engine
 from app.errors import ErrorCode, Unauthenticated
-from app.files import CERTIFICATE_PATH, certificate_download, logo_file
+from app.files import logo_routes
+from app.files.certificates import CERTIFICATE_PATH, certificate_download
 from app.http import BodyLimitMiddleware, RequestIdMiddleware
 from app.magic_link import magic_link_page
 from app.mail.setup import mail_worker
 from app.schema.build import GatewaySchema
 from app.schema.portal import portal_schema
-from app.schema.portal.branding import LOGO_PATH
 from app.schema.staff import staff_schema
 from app.settings import Settings, get_settings
 
@@ -149,7 +149,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
                 certificate_download(database, settings),
                 methods=["GET"],
             ),
-            Route(f"{LOGO_PATH}/{{tenant_id}}/{{file_id}}", logo_file(database), methods=["GET"]),
+            *logo_routes(database),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
         ],

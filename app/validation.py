@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
+import re
+
 from email_validator import EmailNotValidError, validate_email
+
+from app.errors import AppError
+
+# Separators people type between digit groups; anything else makes it not a phone number.
+_PHONE = re.compile(r"\+?[0-9][0-9 ()./-]*")
+_PHONE_DIGITS = range(7, 16)  # E.164 allows at most 15 digits
+_COLOUR = re.compile(r"#[0-9A-Fa-f]{6}")
+_IDENTIFIER = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 
 
 def normalised_email(value: str | None) -> str | None:
@@ -14,3 +24,69 @@ def normalised_email(value: str | None) -> str | None:
     except EmailNotValidError:
         return None
     return checked.normalized.lower()
+
+
+def checked_email(value: str | None, *, field: str = "email") -> str | None:
+    """An optional email as stored: blank is none, anything else must be valid."""
+    if value is None or not value.strip():
+        return None
+    email = normalised_email(value)
+    if email is None:
+        raise AppError("That is not a valid email address.", field=field)
+    return email
+
+
+def checked_phone(value: str | None, *, field: str = "phone") -> str | None:
+    """An optional phone number as typed, trimmed: 7 to 15 digits, an optional leading +,
+    and only spaces, brackets, dots and dashes between them."""
+    if value is None or not value.strip():
+        return None
+    phone = " ".join(value.split())
+    digits = sum(character.isdigit() for character in phone)
+    if not _PHONE.fullmatch(phone) or digits not in _PHONE_DIGITS:
+        raise AppError("That is not a valid phone number.", field=field)
+    return phone
+
+
+def checked_text(value: str | None, *, field: str, max_length: int) -> str:
+    """Required text, trimmed, not blank and not longer than its column."""
+    text = (value or "").strip()
+    if not text:
+        raise AppError("This cannot be blank.", field=field)
+    if len(text) > max_length:
+        raise AppError(f"This is longer than {max_length} characters.", field=field)
+    return text
+
+
+def optional_text(value: str | None, *, field: str, max_length: int) -> str | None:
+    if value is None or not value.strip():
+        return None
+    return checked_text(value, field=field, max_length=max_length)
+
+
+def checked_colour(value: str | None, *, field: str = "accentColour") -> str | None:
+    """An accent colour as `#RRGGBB` (stored in lower case); it ends up in CSS, so nothing
+    else is let through."""
+    if value is None:
+        return None
+    if not _COLOUR.fullmatch(value.strip()):
+        raise AppError("Give the colour as #RRGGBB, for example #2f5d8a.", field=field)
+    return value.strip().lower()
+
+
+def checked_identifier(value: str, *, field: str = "portalIdentifier") -> str:
+    """A portal identifier: part of an address, so lower-case letters, digits and inner
+    dashes, at most 63 characters."""
+    identifier = value.strip().lower()
+    if not _IDENTIFIER.fullmatch(identifier):
+        raise AppError(
+            "Use lower-case letters, digits and dashes (not at either end), up to 63.",
+            field=field,
+        )
+    return identifier
+
+
+def identifier_from(name: str) -> str:
+    """A portal identifier made from a name: 'Harbour View Hotel' -> 'harbour-view-hotel'."""
+    words = re.findall(r"[a-z0-9]+", name.lower())
+    return "-".join(words)[:50].strip("-") or "customer"

@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -17,6 +18,7 @@ from sqlmodel import col
 
 from app.auth.links import send_requested_links
 from app.auth.sessions import start_session
+from app.db.base import utcnow
 from app.db.models import (
     Contact,
     ContactKind,
@@ -25,6 +27,10 @@ from app.db.models import (
     Plan,
     PortalAccount,
     PortalMembership,
+    RequestableItem,
+    RequestableKind,
+    RequestStatus,
+    ServiceRequest,
     SessionAudience,
     SessionClient,
     Site,
@@ -281,3 +287,55 @@ async def account_and_contact(db: Database, email: str) -> tuple[PortalAccount, 
         ).one()
     account, contact = row
     return account, contact
+
+
+async def make_requests(
+    db: Database,
+    tenant: Tenant,
+    count: int,
+    *,
+    status: RequestStatus = RequestStatus.NEW,
+    prefix: str = "SR",
+) -> list[ServiceRequest]:
+    """`count` portal requests, each from its own customer with a site, a site contact, a
+    product and a service; the newest is the last."""
+    customers = await make_customers(db, tenant, count, contacts=0, sites=1)
+    async with db.transaction(SYSTEM) as session:
+        product = RequestableItem(tenant_id=tenant.id, kind=RequestableKind.PRODUCT, name="Skip")
+        service = RequestableItem(
+            tenant_id=tenant.id, kind=RequestableKind.SERVICE, name="Emptying"
+        )
+        session.add_all([product, service])
+        sites = {
+            site.customer_id: site
+            for site in await session.scalars(
+                sa.select(Site).where(col(Site.customer_id).in_([c.id for c in customers]))
+            )
+        }
+        contacts = {
+            contact.customer_id: contact
+            for contact in await session.scalars(
+                sa.select(Contact).where(col(Contact.customer_id).in_([c.id for c in customers]))
+            )
+        }
+        await session.flush()
+        start = utcnow() - timedelta(days=1)
+        requests = [
+            ServiceRequest(
+                tenant_id=tenant.id,
+                number=f"{prefix}-{n + 1:04d}",
+                status=status,
+                customer_id=customer.id,
+                site_id=sites[customer.id].id,
+                contact_id=contacts[customer.id].id,
+                product_id=product.id,
+                service_id=service.id,
+                product_name=product.name,
+                service_name=service.name,
+                po_number=f"PO-{n + 1:04d}",
+                created_at=start + timedelta(seconds=n),
+            )
+            for n, customer in enumerate(customers)
+        ]
+        session.add_all(requests)
+    return requests

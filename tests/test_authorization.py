@@ -32,12 +32,14 @@ from strawberry.relay import to_base64
 from app.dataloaders import Loaders
 from app.db.models import (
     ALL_MODULES,
+    AuditEntry,
     Contact,
     Customer,
     PortalAccount,
     PortalMembership,
     PortalModule,
     RequestableItem,
+    ServiceRequest,
     StaffUser,
     Tenant,
 )
@@ -310,6 +312,8 @@ def _target(schema: GraphQLSchema, field_name: str, slot_name: str) -> list[str]
     types = _node_types(schema)
     if field_name == "node":
         return types
+    if slot_name == "subjectId":
+        return [t for t in types if t != "AuditEntry"]  # any record the trail can be about
     stem = slot_name[:-2] if slot_name.endswith("Id") else slot_name
     if stem and stem != "id":
         wanted = ALIASES.get(stem, stem[0].upper() + stem[1:])
@@ -414,9 +418,33 @@ def _with_id(variables: dict[str, Any], slot: IdSlot, value: str) -> dict[str, A
     return {**variables, slot.argument: {**variables[slot.argument], slot.input_field: value}}
 
 
+async def _elsewhere(db: Database, model: type[SQLModel], mine: Any) -> None:
+    """Gives another tenant a request and an audit entry, which the demo keeps to one."""
+    async with db.transaction(SYSTEM) as session:
+        other = await session.scalar(
+            sa.select(Customer).where(col(Customer.tenant_id) != mine.tenant_id).limit(1)
+        )
+        assert other is not None
+        if model is ServiceRequest:
+            session.add(
+                ServiceRequest(tenant_id=other.tenant_id, customer_id=other.id, number="X-1")
+            )
+        if model is AuditEntry:
+            session.add(
+                AuditEntry(
+                    tenant_id=other.tenant_id,
+                    action="customer.updated",
+                    subject_type="Customer",
+                    subject_id=other.id,
+                )
+            )
+
+
 async def _foreign_ids(db: Database, model: type[SQLModel], mine: Any) -> list[uuid.UUID]:
     """Real ids of `model` the viewer must not reach: another tenant's, and (for a portal
     user) another customer's of the same tenant."""
+    if model in (ServiceRequest, AuditEntry):
+        await _elsewhere(db, model, mine)
     async with db.session(SYSTEM) as session:
         if model is Tenant:
             rows = await session.scalars(
@@ -521,6 +549,7 @@ async def test_t1_another_tenants_or_customers_id_answers_like_a_made_up_one_and
     path = STAFF if slot.schema == "staff" else PORTAL
     document, variables = _document(schema, slot)
     model = _model_of(slot.target)
+    foreign_ids = await _foreign_ids(demo_db, model, mine)
     before = await _everything(demo_db)
 
     made_up = to_base64(slot.target, str(uuid.uuid4()))
@@ -529,7 +558,7 @@ async def test_t1_another_tenants_or_customers_id_answers_like_a_made_up_one_and
     )
     _, errors = expected
     assert all(code is not None for _, _, code in errors), f"the document is not valid: {errors}"
-    for foreign in await _foreign_ids(demo_db, model, mine):
+    for foreign in foreign_ids:
         real = to_base64(slot.target, str(foreign))
         body = await _post(demo_client, path, token, document, _with_id(variables, slot, real))
         assert _answer(body) == expected, (slot, foreign, body)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import cached_property
 
+from app.dataloaders.audit import AuditEntryByIdLoader, LastChangeBySubjectIdLoader
 from app.dataloaders.catalog import RequestableItemByIdLoader
 from app.dataloaders.certificates import CertificateByIdLoader
 from app.dataloaders.customers import (
@@ -29,6 +30,7 @@ from app.dataloaders.jobs import JobByIdLoader, JobVisitsByJobIdLoader
 from app.dataloaders.quotes import QuoteByIdLoader, QuoteLinesByQuoteIdLoader
 from app.dataloaders.rentals import RentalByIdLoader, RentalsBySiteIdLoader
 from app.dataloaders.requests import (
+    EventsByRequestIdLoader,
     OpenRequestCountByCustomerIdLoader,
     ServiceRequestByIdLoader,
 )
@@ -133,6 +135,14 @@ class Loaders:
         return OpenRequestCountByCustomerIdLoader(self._db, self._scope)
 
     @cached_property
+    def audit_entry_by_id(self) -> AuditEntryByIdLoader:
+        return AuditEntryByIdLoader(self._db, self._scope)
+
+    @cached_property
+    def last_change_by_subject_id(self) -> LastChangeBySubjectIdLoader:
+        return LastChangeBySubjectIdLoader(self._db, self._scope)
+
+    @cached_property
     def requestable_item_by_id(self) -> RequestableItemByIdLoader:
         return RequestableItemByIdLoader(self._db, self._scope)
 
@@ -143,3 +153,7 @@ class Loaders:
     @cached_property
     def rentals_by_site_id(self) -> RentalsBySiteIdLoader:
         return RentalsBySiteIdLoader(self._db, self._scope)
+
+    @cached_property
+    def events_by_request_id(self) -> EventsByRequestIdLoader:
+        return EventsByRequestIdLoader(self._db, self._scope)

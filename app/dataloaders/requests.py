@@ -7,8 +7,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from app.dataloaders.base import ByIdLoader, SessionLoader
-from app.db.models import RequestStatus, ServiceRequest
+from app.dataloaders.base import ByIdLoader, ByParentLoader, SessionLoader
+from app.db.models import RequestStatus, ServiceRequest, ServiceRequestEvent
 
 
 class ServiceRequestByIdLoader(ByIdLoader[ServiceRequest]):
@@ -29,3 +29,9 @@ class OpenRequestCountByCustomerIdLoader(SessionLoader[uuid.UUID, int]):
         )
         counts = {customer_id: int(count) for customer_id, count in rows}
         return [counts.get(key, 0) for key in keys]
+
+
+class EventsByRequestIdLoader(ByParentLoader[ServiceRequestEvent]):
+    model = ServiceRequestEvent
+    parent = "request_id"
+    order_by = "created_at"

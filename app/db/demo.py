@@ -1203,7 +1203,7 @@ def _northside(demo: _Demo, accounts: dict[str, PortalAccount]) -> None:
     northside = _tenant(
         demo, "northside", "Northside Gas Safety", Plan.PRO, accent_colour="#B45309"
     )
-    _staff(demo, northside, StaffRole.OWNER, "Nia Northside")
+    nia = _staff(demo, northside, StaffRole.OWNER, "Nia Northside")
     maple = _customer(
         demo,
         northside,
@@ -1213,6 +1213,17 @@ def _northside(demo: _Demo, accounts: dict[str, PortalAccount]) -> None:
         [("Morgan Operations", "ops@maplecourt.example", "+44 1329 100 200")],
     )
     _account(demo, maple.company[0], username="maplecourt", accounts=accounts)
+    meter = Rental(
+        tenant_id=northside.id,
+        id=_id(northside.id, "rental", "NR-1"),
+        customer_id=maple.row.id,
+        site_id=maple.sites[0].id,
+        reference="NR-1",
+        description="Gas meter housing at Maple Court",
+        starts_on=demo.day(-90),
+        created_at=demo.at(-92),
+    )
+    demo.add(4, meter)
     demo.add(
         1,
         *(
@@ -1226,6 +1237,16 @@ def _northside(demo: _Demo, accounts: dict[str, PortalAccount]) -> None:
             for name in ("Annual Gas Safety Check", "Boiler Service")
         ),
     )
+    _job(
+        demo,
+        maple,
+        "NJ-301",
+        "Boiler service",
+        JobStatus.SCHEDULED,
+        [(6, VisitStatus.SCHEDULED)],
+        nia,
+    )
+    _quote(demo, maple, "NQ-201", QuoteStatus.SENT, [("Boiler replacement", 1, 240000)], created=-5)
     _certificate(
         demo, maple, "GS-901", "Landlord Gas Safety Record", site=0, issued=-30, expires=335
     )

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from app.db.scope import SCOPE_KEY, Scope
+from app.db.text import SQLITE_FOLD, sqlite_fold
 
 
 def is_sqlite(url: str) -> bool:
@@ -34,6 +35,7 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # Let Python's sqlite3 leave transactions to SQLAlchemy's BEGIN below.
     dbapi_connection.isolation_level = None
+    dbapi_connection.create_function(SQLITE_FOLD, 1, sqlite_fold, deterministic=True)
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import OutboxEmail, Tenant
 from app.errors import AppError, ErrorCode
+from app.files import logo_url
 from app.settings import Settings
 
 PRODUCT_NAME = "Customer Portal"
@@ -40,11 +41,7 @@ def brand_for(tenant: Tenant | None, settings: Settings) -> Brand:
     return Brand(
         name=tenant.name,
         accent_colour=colour if _COLOUR.fullmatch(colour) else DEFAULT_ACCENT,
-        logo_url=(
-            f"{settings.public_url.rstrip('/')}/files/logo/{tenant.id}"
-            if tenant.logo_file_id
-            else None
-        ),
+        logo_url=logo_url(settings, tenant.id) if tenant.logo_file_id else None,
     )
 
 

@@ -9,12 +9,10 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlmodel import col
 
-from app.db.models import Customer, StoredFile, Tenant
+from app.db.models import Customer, Tenant
 from app.db.models.tenants import PLANS_WITH_PORTAL
 from app.db.scope import SYSTEM
 from app.db.session import Database
-
-LOGO_TYPES = frozenset({"image/png", "image/jpeg", "image/svg+xml", "image/webp"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +21,8 @@ class Branding:
     accent_colour: str | None
     logo_file_id: uuid.UUID | None
     tenant_id: uuid.UUID
+    # Set when the logo shown is the customer's own.
+    logo_customer_id: uuid.UUID | None = None
 
 
 async def branding_for(
@@ -58,7 +58,9 @@ async def branding_for(
             return branding
         own = (
             await session.execute(
-                sa.select(col(Customer.accent_colour), col(Customer.logo_file_id)).where(
+                sa.select(
+                    col(Customer.id), col(Customer.accent_colour), col(Customer.logo_file_id)
+                ).where(
                     col(Customer.tenant_id) == tenant.id,
                     col(Customer.portal_identifier) == customer.strip().lower(),
                     col(Customer.portal_enabled).is_(True),
@@ -72,24 +74,5 @@ async def branding_for(
         accent_colour=own.accent_colour or tenant.accent_colour,
         logo_file_id=own.logo_file_id or tenant.logo_file_id,
         tenant_id=tenant.id,
+        logo_customer_id=own.id if own.logo_file_id else None,
     )
-
-
-async def logo(db: Database, *, tenant_id: uuid.UUID, file_id: uuid.UUID) -> StoredFile | None:
-    """A logo file, only when it is one a business or customer of that business uses."""
-    async with db.session(SYSTEM) as session:
-        in_use = sa.or_(
-            sa.exists().where(col(Tenant.id) == tenant_id, col(Tenant.logo_file_id) == file_id),
-            sa.exists().where(
-                col(Customer.tenant_id) == tenant_id, col(Customer.logo_file_id) == file_id
-            ),
-        )
-        found: StoredFile | None = await session.scalar(
-            sa.select(StoredFile).where(
-                col(StoredFile.tenant_id) == tenant_id,
-                col(StoredFile.id) == file_id,
-                col(StoredFile.content_type).in_(LOGO_TYPES),
-                in_use,
-            )
-        )
-    return found

@@ -11,7 +11,6 @@ from sqlmodel import col
 
 from app.auth.onetime import issue_token
 from app.auth.sessions import revoke
-from app.auth.viewer import StaffViewer
 from app.context import Context
 from app.db.base import utcnow
 from app.db.models import (
@@ -27,6 +26,7 @@ from app.db.scope import SYSTEM
 from app.db.session import Database
 from app.errors import AppError, ErrorCode, NotFound
 from app.mail import enqueue_email
+from app.resolvers.audit import audit_entry
 from app.settings import Settings
 from app.validation import normalised_email
 
@@ -93,10 +93,9 @@ async def invite(session: AsyncSession, settings: Settings, contact: Contact, em
 
 
 def _audit(ctx: Context, contact: Contact, action: str, before: bool, after: bool) -> AuditEntry:
-    viewer = ctx.viewer
-    return AuditEntry(
+    return audit_entry(
+        ctx.viewer,
         tenant_id=contact.tenant_id,
-        actor_staff_id=viewer.user_id if isinstance(viewer, StaffViewer) else None,
         action=action,
         subject_type="Contact",
         subject_id=contact.id,

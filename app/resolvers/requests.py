@@ -1,205 +1,330 @@
-"""Service requests as the portal shows them."""
+"""The office's side of portal requests: the inbox (S7) and the decisions on each (S8).
+
+A decision locks the request's row first (SQLite: the write transaction locks the whole
+database), so two staff deciding at once are served one after the other, and the second
+sees the first's decision."""
 
 from __future__ import annotations
 
-import secrets
+import enum
 import uuid
-from dataclasses import dataclass
-from datetime import date
+from collections.abc import Sequence
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from app.auth.viewer import PortalViewer
+from app.auth.viewer import StaffViewer
 from app.context import Context
+from app.db.base import utcnow
 from app.db.models import (
-    PortalModule,
+    Contact,
+    Customer,
+    Job,
+    PortalAccount,
     Rental,
-    RequestableItem,
-    RequestableKind,
-    RequestKind,
     RequestStatus,
     ServiceRequest,
     ServiceRequestEvent,
     Site,
+    Tenant,
 )
+from app.db.text import folded_contains
 from app.errors import AppError, ErrorCode, NotFound
-from app.resolvers.pagination import Page, tenant_page
+from app.mail import enqueue_email
+from app.resolvers.audit import audit_entry
+from app.resolvers.customers import row_of
+from app.resolvers.pagination import Page, keyset_page
+from app.validation import checked_text, normalised_email
+
+OPEN = (RequestStatus.NEW, RequestStatus.READ)
+SEARCH_MAX = 100
 
 
-async def requests_page(
-    ctx: Context, *, contractor: uuid.UUID | None, first: int | None, after: str | None
-) -> Page[ServiceRequest]:
-    return await tenant_page(
-        ctx,
-        ServiceRequest,
-        sort=col(ServiceRequest.created_at),
-        first=first,
-        after=after,
-        contractor=contractor,
-        loader=ctx.loaders.service_request_by_id,
-    )
+class Conversion(enum.Enum):
+    JOB = "JOB"
+    RENTAL = "RENTAL"
 
 
-@dataclass(frozen=True, slots=True)
-class RequestDraft:
-    """What a portal user asks for: a service on a rental, or a new quote or job."""
-
-    kind: RequestKind
-    site_id: uuid.UUID
-    product_id: uuid.UUID | None = None
-    service_id: uuid.UUID | None = None
-    rental_id: uuid.UUID | None = None
-    wants_new_rental: bool = False
-    po_number: str | None = None
-    description: str = ""
-    notes: str = ""
-    preferred_date: date | None = None
-
-
-def _invalid(message: str, field: str) -> AppError:
-    return AppError(message, code=ErrorCode.INVALID_INPUT, field=field)
-
-
-def _clean(value: str | None, *, limit: int, field: str) -> str:
-    text = (value or "").strip()
-    if len(text) > limit:
-        raise _invalid(f"Keep this to {limit} characters.", field)
-    return text
-
-
-async def _item(
-    session: AsyncSession,
-    item_id: uuid.UUID | None,
-    *,
-    kind: RequestableKind,
-    field: str,
-    site: Site,
-) -> RequestableItem | None:
-    if item_id is None:
-        return None
-    item = await session.scalar(
-        sa.select(RequestableItem).where(
-            col(RequestableItem.id) == item_id,
-            col(RequestableItem.tenant_id) == site.tenant_id,
-            col(RequestableItem.kind) == kind,
-            col(RequestableItem.show_in_portal).is_(True),
-        )
-    )
-    if item is None:
-        raise NotFound(f"There is no such {kind.value.lower()} to ask for.", field=field)
-    return item
-
-
-async def submit_request(ctx: Context, draft: RequestDraft) -> ServiceRequest:
-    """Records a request as NEW for the office's inbox, from the contact the viewer speaks
-    as at the site's customer. Everything it names must be the viewer's to name."""
+def _staff(ctx: Context) -> StaffViewer:
     viewer = ctx.viewer
-    assert isinstance(viewer, PortalViewer), "guarded by RequiresModule"
-    async with ctx.db.transaction(ctx.scope) as session:
-        site = await session.scalar(sa.select(Site).where(col(Site.id) == draft.site_id))
-        grant = next(
-            (
-                g
-                for g in viewer.grants
-                if site is not None
-                and g.tenant_id == site.tenant_id
-                and g.customer_id == site.customer_id
-                and PortalModule.REQUESTS in g.modules
-                and (g.is_company or g.site_id == site.id)
+    assert isinstance(viewer, StaffViewer)
+    return viewer
+
+
+def _matching(
+    statement: sa.Select[tuple[ServiceRequest]], search: str
+) -> sa.Select[tuple[ServiceRequest]]:
+    """Requests whose customer name, contact name, site number or PO number contains the
+    words searched for, ignoring case."""
+    request = ServiceRequest
+    return (
+        statement.join(
+            Customer,
+            sa.and_(
+                col(Customer.tenant_id) == col(request.tenant_id),
+                col(Customer.id) == col(request.customer_id),
             ),
-            None,
         )
-        if site is None or grant is None:
-            raise NotFound("There is no such site.", field="siteId")
-        product = await _item(
-            session, draft.product_id, kind=RequestableKind.PRODUCT, field="productId", site=site
+        .outerjoin(
+            Contact,
+            sa.and_(
+                col(Contact.tenant_id) == col(request.tenant_id),
+                col(Contact.id) == col(request.contact_id),
+            ),
         )
-        service = await _item(
-            session, draft.service_id, kind=RequestableKind.SERVICE, field="serviceId", site=site
+        .outerjoin(
+            Site,
+            sa.and_(
+                col(Site.tenant_id) == col(request.tenant_id),
+                col(Site.id) == col(request.site_id),
+            ),
         )
-        if draft.kind is RequestKind.SERVICE:
-            await _check_rental(session, draft, site)
-            if product is None and service is None:
-                raise _invalid("Pick a product or a service.", "serviceId")
-        description = _clean(draft.description, limit=4000, field="description")
-        if draft.kind is not RequestKind.SERVICE and not description:
-            raise _invalid("Say what the work is.", "description")
-        request = ServiceRequest(
-            tenant_id=site.tenant_id,
-            number="",
-            kind=draft.kind,
-            customer_id=site.customer_id,
-            site_id=site.id,
-            contact_id=grant.contact_id,
-            account_id=viewer.account_id,
-            product_id=product.id if product else None,
-            service_id=service.id if service else None,
-            product_name=product.name if product else None,
-            service_name=service.name if service else None,
-            rental_id=draft.rental_id if draft.kind is RequestKind.SERVICE else None,
-            wants_new_rental=draft.wants_new_rental and draft.kind is RequestKind.SERVICE,
-            po_number=_clean(draft.po_number, limit=64, field="poNumber") or None,
-            description=description,
-            notes=_clean(draft.notes, limit=4000, field="notes"),
-            preferred_date=draft.preferred_date,
+        .where(
+            sa.or_(
+                folded_contains(col(Customer.name), search),
+                folded_contains(col(Contact.name), search),
+                folded_contains(col(Site.site_number), search),
+                folded_contains(col(request.po_number), search),
+            )
         )
-        await _numbered(session, request)
-        session.add(
-            ServiceRequestEvent(
+    )
+
+
+async def inbox_page(
+    ctx: Context,
+    *,
+    statuses: Sequence[RequestStatus] | None,
+    search: str | None,
+    first: int | None,
+    after: str | None,
+) -> Page[ServiceRequest]:
+    """Portal requests, newest first; in any of `statuses` (none means all), matching
+    `search` when given."""
+    statement = sa.select(ServiceRequest)
+    if statuses:
+        statement = statement.where(col(ServiceRequest.status).in_(set(statuses)))
+    term = " ".join((search or "").split())
+    if len(term) > SEARCH_MAX:
+        raise AppError(f"Search for at most {SEARCH_MAX} characters.", field="search")
+    if term:
+        statement = _matching(statement, term)
+    async with ctx.db.session(ctx.scope) as session:
+        page = await keyset_page(
+            session,
+            statement,
+            sort=col(ServiceRequest.created_at),
+            row_id=col(ServiceRequest.id),
+            first=first,
+            after=after,
+            descending=True,
+        )
+    ctx.loaders.service_request_by_id.prime_many({row.id: row for row in page.rows})
+    return page
+
+
+async def unread_count(ctx: Context) -> int:
+    async with ctx.db.session(ctx.scope) as session:
+        count = await session.scalar(
+            sa.select(sa.func.count())
+            .select_from(ServiceRequest)
+            .where(col(ServiceRequest.status) == RequestStatus.NEW)
+        )
+    return int(count or 0)
+
+
+def _event(
+    request: ServiceRequest, viewer: StaffViewer, to: RequestStatus, note: str = ""
+) -> ServiceRequestEvent:
+    return ServiceRequestEvent(
+        tenant_id=request.tenant_id,
+        request_id=request.id,
+        from_status=request.status,
+        to_status=to,
+        staff_user_id=viewer.user_id,
+        note=note,
+    )
+
+
+async def open_request(ctx: Context, *, request_id: uuid.UUID) -> ServiceRequest:
+    """The request's details as staff open them: a NEW request becomes READ, once, by
+    whoever opened it first. The status moves in one conditional UPDATE, so of two staff
+    opening it at once only one records the step."""
+    viewer = _staff(ctx)
+    async with ctx.db.transaction(ctx.scope) as session:
+        now = utcnow()
+        moved = await session.execute(
+            sa.update(ServiceRequest)
+            .where(
+                col(ServiceRequest.id) == request_id,
+                col(ServiceRequest.status) == RequestStatus.NEW,
+            )
+            .values(status=RequestStatus.READ, read_at=now, read_by_staff_id=viewer.user_id)
+            .execution_options(synchronize_session=False)
+        )
+        request = (
+            await session.scalars(
+                sa.select(ServiceRequest).where(col(ServiceRequest.id) == request_id)
+            )
+        ).first()
+        if request is None:
+            raise NotFound("There is no such request.", field="id")
+        if getattr(moved, "rowcount", 0) == 1:
+            session.add(
+                ServiceRequestEvent(
+                    tenant_id=request.tenant_id,
+                    request_id=request.id,
+                    from_status=RequestStatus.NEW,
+                    to_status=RequestStatus.READ,
+                    staff_user_id=viewer.user_id,
+                )
+            )
+    ctx.loaders.service_request_by_id.prime(request.id, request)
+    return request
+
+
+def _decidable(request: ServiceRequest) -> None:
+    if request.status is RequestStatus.DECLINED:
+        raise AppError(
+            "This request was declined and cannot be accepted; the customer must send a new "
+            "request.",
+            code=ErrorCode.REQUEST_DECLINED,
+            field="id",
+        )
+    if request.status not in OPEN:
+        raise AppError(
+            "This request has already been completed.",
+            code=ErrorCode.REQUEST_ALREADY_DECIDED,
+            field="id",
+        )
+
+
+def _title(request: ServiceRequest) -> str:
+    names = [name for name in (request.service_name, request.product_name) if name]
+    return (" - ".join(names) or f"Portal request {request.number}")[:200]
+
+
+async def convert_request(
+    ctx: Context, *, request_id: uuid.UUID, into: Conversion
+) -> ServiceRequest:
+    """Creates a job or a rental from the request, with its site, product, service and PO
+    number, in the same transaction that completes the request and links the two."""
+    viewer = _staff(ctx)
+    async with ctx.db.transaction(ctx.scope) as session:
+        request = await row_of(session, ServiceRequest, request_id, field="id")
+        _decidable(request)
+        now = utcnow()
+        if into is Conversion.JOB:
+            job = Job(
                 tenant_id=request.tenant_id,
-                request_id=request.id,
-                to_status=RequestStatus.NEW,
-                account_id=viewer.account_id,
+                customer_id=request.customer_id,
+                site_id=request.site_id,
+                number=f"J-{request.number}",
+                title=_title(request),
+                description="\n\n".join(t for t in (request.description, request.notes) if t),
+                po_number=request.po_number,
+                source_request_id=request.id,
+            )
+            session.add(job)
+            created: dict[str, object] = {"job_id": job.id, "job_number": job.number}
+        else:
+            if request.site_id is None:
+                raise AppError("A rental needs the request to name a site.", field="id")
+            rental = Rental(
+                tenant_id=request.tenant_id,
+                customer_id=request.customer_id,
+                site_id=request.site_id,
+                product_id=request.product_id,
+                reference=f"R-{request.number}",
+                description=_title(request)[:500],
+                starts_on=request.preferred_date or now.date(),
+                source_request_id=request.id,
+            )
+            session.add(rental)
+            created = {"rental_id": rental.id, "rental_reference": rental.reference}
+        # The new row goes in before the request points at it.
+        await session.flush()
+        session.add(_event(request, viewer, RequestStatus.COMPLETED))
+        before = {"status": request.status}
+        request.status = RequestStatus.COMPLETED
+        request.decided_at = now
+        request.decided_by_staff_id = viewer.user_id
+        if into is Conversion.JOB:
+            request.converted_job_id = job.id
+        else:
+            request.converted_rental_id = rental.id
+        session.add(
+            audit_entry(
+                viewer,
+                tenant_id=request.tenant_id,
+                action=f"request.converted_to_{into.value.lower()}",
+                subject_type="ServiceRequest",
+                subject_id=request.id,
+                before=before,
+                after={"status": request.status, **created},
             )
         )
     return request
 
 
-async def _check_rental(session: AsyncSession, draft: RequestDraft, site: Site) -> None:
-    if draft.rental_id is None:
-        if not draft.wants_new_rental:
-            raise _invalid("Pick the rental this is for, or ask for a new one.", "rentalId")
-        return
-    if draft.wants_new_rental:
-        raise _invalid("Ask about an existing rental or a new one, not both.", "newRental")
-    rental = await session.scalar(
-        sa.select(Rental).where(col(Rental.id) == draft.rental_id, col(Rental.site_id) == site.id)
-    )
-    if rental is None:
-        raise NotFound("There is no such rental at this site.", field="rentalId")
+async def _submitter(session: AsyncSession, request: ServiceRequest) -> tuple[str, str] | None:
+    """The name and address to tell about a decision: the account that sent the request,
+    else its contact."""
+    if request.account_id is not None:
+        account = await session.get(PortalAccount, request.account_id)
+        if account is not None and (email := normalised_email(account.email)):
+            return account.name, email
+    if request.contact_id is not None:
+        contact = await session.get(Contact, (request.tenant_id, request.contact_id))
+        if contact is not None and (email := normalised_email(contact.email)):
+            return contact.name, email
+    return None
 
 
-async def _numbered(session: AsyncSession, request: ServiceRequest) -> None:
-    """Gives the request a number of its own. It is random, not the next in a sequence: a
-    customer cannot count the business's other requests by it (nor could it: the data layer
-    shows it none). The unique index catches the rare clash, and the next try differs."""
-    for _ in range(5):
-        request.number = f"PR-{secrets.randbelow(900_000) + 100_000}"
-        try:
-            async with session.begin_nested():
-                session.add(request)
-                await session.flush()
-            return
-        except IntegrityError:
-            session.expunge(request)
-    raise AppError("Could not number the request; try again.", code=ErrorCode.INTERNAL_ERROR)
-
-
-async def requestable_items(ctx: Context, *, contractor: uuid.UUID | None) -> list[RequestableItem]:
-    """What the viewer's contractors offer in the portal, by kind and name."""
-    statement = sa.select(RequestableItem).where(col(RequestableItem.show_in_portal).is_(True))
-    if contractor is not None:
-        statement = statement.where(col(RequestableItem.tenant_id) == contractor)
-    async with ctx.db.session(ctx.scope) as session:
-        rows = list(
-            await session.scalars(
-                statement.order_by(
-                    col(RequestableItem.kind), col(RequestableItem.name), col(RequestableItem.id)
-                )
+async def decline_request(ctx: Context, *, request_id: uuid.UUID, reason: str) -> ServiceRequest:
+    """Declines the request and emails the reason to whoever sent it, through the outbox in
+    the same transaction: declined and emailed, or neither."""
+    viewer = _staff(ctx)
+    reason = checked_text(reason, field="reason", max_length=2000)
+    async with ctx.db.transaction(ctx.scope) as session:
+        request = await row_of(session, ServiceRequest, request_id, field="id")
+        if request.status is RequestStatus.DECLINED:
+            raise AppError(
+                "This request has already been declined.",
+                code=ErrorCode.REQUEST_ALREADY_DECIDED,
+                field="id",
+            )
+        _decidable(request)
+        session.add(_event(request, viewer, RequestStatus.DECLINED, note=reason))
+        before = {"status": request.status}
+        request.status = RequestStatus.DECLINED
+        request.decided_at = utcnow()
+        request.decided_by_staff_id = viewer.user_id
+        request.decline_reason = reason
+        submitter = await _submitter(session, request)
+        if submitter is not None:
+            tenant = await session.get(Tenant, request.tenant_id)
+            await enqueue_email(
+                session,
+                template="request_declined",
+                to=submitter[1],
+                tenant=tenant,
+                context={
+                    "contact_name": submitter[0],
+                    "request_number": request.number,
+                    "reason": reason,
+                },
+                settings=ctx.settings,
+            )
+        session.add(
+            audit_entry(
+                viewer,
+                tenant_id=request.tenant_id,
+                action="request.declined",
+                subject_type="ServiceRequest",
+                subject_id=request.id,
+                before=before,
+                after={"status": request.status, "reason": reason},
             )
         )
-    ctx.loaders.requestable_item_by_id.prime_many({row.id: row for row in rows})
-    return rows
+    return request

@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
+from typing import Any
 
 import strawberry
 from strawberry import relay
 
 from app.context import Info
 from app.db import models
+from app.db.models import StaffRole
+from app.files import logo_url
+from app.resolvers import customers
 from app.resolvers.customers import ShownPortalStatus, portal_status
-from app.schema.permissions import ContactKindEnum
-from app.schema.relay import LoadedNode
+from app.schema.audit import LastChange
+from app.schema.permissions import ContactKindEnum, PortalModuleEnum, RequiresRole, guarded
+from app.schema.relay import LoadedNode, uuid_of
+
+LAST_CHANGE = (
+    "The newest recorded change to this record (adding it counts), by staff or by the "
+    "customer from the portal."
+)
 
 ContactKind = ContactKindEnum
 
@@ -31,6 +42,7 @@ class Contact(LoadedNode):
     email: str | None
     phone: str | None
     portal_access: bool = strawberry.field(description="Whether this contact may use the portal.")
+    updated_at: datetime
     row: strawberry.Private[models.Contact]
 
     @classmethod
@@ -42,6 +54,7 @@ class Contact(LoadedNode):
             email=row.email,
             phone=row.phone,
             portal_access=row.portal_access,
+            updated_at=row.updated_at,
             row=row,
         )
 
@@ -51,6 +64,10 @@ class Contact(LoadedNode):
             return None
         row = await info.context.loaders.site_by_id.load(self.row.site_id)
         return Site.from_row(row) if row is not None else None
+
+    @strawberry.field(description=LAST_CHANGE)
+    async def last_change(self, info: Info) -> LastChange | None:
+        return await LastChange.of(info, self.row.id)
 
 
 @strawberry.type(description="A property of a customer's where work is done.")
@@ -65,6 +82,7 @@ class Site(LoadedNode):
     postcode: str | None
     uprn: str | None = strawberry.field(description="The Unique Property Reference Number.")
     is_company_site: bool
+    updated_at: datetime
     row: strawberry.Private[models.Site]
 
     @classmethod
@@ -79,6 +97,7 @@ class Site(LoadedNode):
             postcode=row.postcode,
             uprn=row.uprn,
             is_company_site=row.is_company_site,
+            updated_at=row.updated_at,
             row=row,
         )
 
@@ -86,6 +105,10 @@ class Site(LoadedNode):
     async def contacts(self, info: Info) -> list[Contact]:
         rows = await info.context.loaders.contacts_by_site_id.load(self.row.id)
         return [Contact.from_row(row) for row in rows]
+
+    @strawberry.field(description=LAST_CHANGE)
+    async def last_change(self, info: Info) -> LastChange | None:
+        return await LastChange.of(info, self.row.id)
 
 
 @strawberry.type(description="A customer of the business.")
@@ -96,8 +119,17 @@ class Customer(LoadedNode):
     portal_identifier: str = strawberry.field(
         description="The customer's own portal address part; unique within the business."
     )
-    portal_enabled: bool
+    portal_enabled: bool = strawberry.field(
+        description="This customer's own portal switch; off stops its users' sessions."
+    )
+    module_override: list[PortalModuleEnum] | None = strawberry.field(  # type: ignore[valid-type]
+        description="Narrows the business's default modules for this customer; null: none."
+    )
+    accent_colour: str | None = strawberry.field(
+        description="This customer's own accent colour; null uses the business's."
+    )
     created_at: datetime
+    updated_at: datetime
     row: strawberry.Private[models.Customer]
 
     @classmethod
@@ -107,7 +139,14 @@ class Customer(LoadedNode):
             name=row.name,
             portal_identifier=row.portal_identifier,
             portal_enabled=row.portal_enabled,
+            module_override=(
+                None
+                if row.module_override is None
+                else [models.PortalModule(m) for m in row.module_override]
+            ),
+            accent_colour=row.accent_colour,
             created_at=row.created_at,
+            updated_at=row.updated_at,
             row=row,
         )
 
@@ -119,6 +158,12 @@ class Customer(LoadedNode):
         assert tenant is not None, "staff read their own tenant"
         return portal_status(tenant, self.row)
 
+    @strawberry.field(description="This customer's own logo; null uses the business's.")
+    def logo_url(self, info: Info) -> str | None:
+        if self.row.logo_file_id is None:
+            return None
+        return logo_url(info.context.settings, self.row.tenant_id, self.row.id)
+
     @strawberry.field(description="Company and site contacts of this customer, by name.")
     async def contacts(self, info: Info) -> list[Contact]:
         rows = await info.context.loaders.contacts_by_customer_id.load(self.row.id)
@@ -128,3 +173,140 @@ class Customer(LoadedNode):
     async def sites(self, info: Info) -> list[Site]:
         rows = await info.context.loaders.sites_by_customer_id.load(self.row.id)
         return [Site.from_row(row) for row in rows]
+
+    @strawberry.field(description=LAST_CHANGE)
+    async def last_change(self, info: Info) -> LastChange | None:
+        return await LastChange.of(info, self.row.id)
+
+
+def given(form: object) -> dict[str, Any]:
+    """The fields of an input the client sent, by their Python names; left out is no change."""
+    return {
+        field.name: getattr(form, field.name)
+        for field in dataclasses.fields(form)  # type: ignore[arg-type]
+        if getattr(form, field.name) is not strawberry.UNSET
+    }
+
+
+@strawberry.input(description="A new customer.")
+class CustomerInput:
+    name: str
+
+
+@strawberry.input(description="Changes to a customer; a field left out stays as it is.")
+class CustomerChanges:
+    name: str | None = strawberry.UNSET
+
+
+@strawberry.input(description="A new site.")
+class SiteInput:
+    name: str
+    address_line1: str
+    site_number: str | None = None
+    address_line2: str | None = None
+    town: str | None = None
+    postcode: str | None = None
+    uprn: str | None = None
+    is_company_site: bool = False
+
+
+@strawberry.input(description="Changes to a site; a field left out stays as it is, null clears.")
+class SiteChanges:
+    name: str | None = strawberry.UNSET
+    address_line1: str | None = strawberry.UNSET
+    site_number: str | None = strawberry.UNSET
+    address_line2: str | None = strawberry.UNSET
+    town: str | None = strawberry.UNSET
+    postcode: str | None = strawberry.UNSET
+    uprn: str | None = strawberry.UNSET
+    is_company_site: bool | None = strawberry.UNSET
+
+
+@strawberry.input(description="A new contact; email and phone are checked.")
+class ContactInput:
+    name: str
+    email: str | None = None
+    phone: str | None = None
+
+
+@strawberry.input(description="Changes to a contact; a field left out stays as it is, null clears.")
+class ContactChanges:
+    name: str | None = strawberry.UNSET
+    email: str | None = strawberry.UNSET
+    phone: str | None = strawberry.UNSET
+
+
+# Office staff who book work keep customer records up to date; the portal switch is higher.
+EDITORS = StaffRole.DISPATCHER
+
+
+@strawberry.type
+class CustomerMutation:
+    @strawberry.mutation(
+        description="Add a customer; its portal identifier is made from its name.",
+        extensions=guarded(RequiresRole(EDITORS)),
+    )
+    async def create_customer(self, info: Info, input: CustomerInput) -> Customer:
+        row = await customers.create_customer(info.context, name=input.name)
+        return Customer.from_row(row)
+
+    @strawberry.mutation(
+        description="Change a customer's details.", extensions=guarded(RequiresRole(EDITORS))
+    )
+    async def update_customer(
+        self, info: Info, id: strawberry.ID, input: CustomerChanges
+    ) -> Customer:
+        row = await customers.update_customer(
+            info.context, customer_id=uuid_of(id, "Customer", field="id"), values=given(input)
+        )
+        return Customer.from_row(row)
+
+    @strawberry.mutation(
+        description="Add a site (property) to a customer.",
+        extensions=guarded(RequiresRole(EDITORS)),
+    )
+    async def create_site(self, info: Info, customer_id: strawberry.ID, input: SiteInput) -> Site:
+        row = await customers.create_site(
+            info.context,
+            customer_id=uuid_of(customer_id, "Customer", field="customerId"),
+            values=given(input),
+        )
+        return Site.from_row(row)
+
+    @strawberry.mutation(
+        description="Change a site's details.", extensions=guarded(RequiresRole(EDITORS))
+    )
+    async def update_site(self, info: Info, id: strawberry.ID, input: SiteChanges) -> Site:
+        row = await customers.update_site(
+            info.context, site_id=uuid_of(id, "Site", field="id"), values=given(input)
+        )
+        return Site.from_row(row)
+
+    @strawberry.mutation(
+        description="Add a contact: for the whole company, or with `siteId` for one site.",
+        extensions=guarded(RequiresRole(EDITORS)),
+    )
+    async def create_contact(
+        self,
+        info: Info,
+        customer_id: strawberry.ID,
+        input: ContactInput,
+        site_id: strawberry.ID | None = None,
+    ) -> Contact:
+        row = await customers.create_contact(
+            info.context,
+            customer_id=uuid_of(customer_id, "Customer", field="customerId"),
+            site_id=uuid_of(site_id, "Site", field="siteId") if site_id is not None else None,
+            values=given(input),
+        )
+        return Contact.from_row(row)
+
+    @strawberry.mutation(
+        description="Change a contact's name, email or phone.",
+        extensions=guarded(RequiresRole(EDITORS)),
+    )
+    async def update_contact(self, info: Info, id: strawberry.ID, input: ContactChanges) -> Contact:
+        row = await customers.update_contact(
+            info.context, contact_id=uuid_of(id, "Contact", field="id"), values=given(input)
+        )
+        return Contact.from_row(row)

@@ -16,6 +16,9 @@ from app.db.models import ContactKind, PortalModule, StaffRole
 from app.errors import AppError, ErrorCode, Unauthenticated
 
 StaffRoleEnum = strawberry.enum(StaffRole, name="StaffRole", description="The staff ladder.")
+PortalModuleEnum = strawberry.enum(
+    PortalModule, name="PortalModule", description="A part of the portal a user may be given."
+)
 
 
 @strawberry.schema_directive(

@@ -9,10 +9,11 @@ from typing import Any, ClassVar, Self, TypeVar
 
 import strawberry
 from strawberry import relay
+from strawberry.permission import BasePermission
 from strawberry.types.base import StrawberryObjectDefinition
 
 from app.context import Info
-from app.errors import NotFound
+from app.errors import AppError, NotFound
 from app.resolvers.pagination import Page
 from app.schema.permissions import Public, guarded
 
@@ -63,6 +64,8 @@ class LoadedNode(relay.Node):
     and says how it is built from a row."""
 
     loader_name: ClassVar[str]
+    # The policy of the root fields that list this type: `node` shows it to no one else.
+    visible_to: ClassVar[BasePermission | None] = None
 
     @classmethod
     def from_row(cls, row: Any) -> Self:
@@ -72,8 +75,18 @@ class LoadedNode(relay.Node):
     async def resolve_nodes(  # type: ignore[override]
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[Self | None]:
+        if cls.visible_to is not None and not _allowed(cls.visible_to, info):
+            return [None for _ in node_ids]
         rows = await load_by_ids(getattr(info.context.loaders, cls.loader_name), node_ids)
         return nodes_from_rows(rows, cls.from_row)
+
+
+def _allowed(policy: BasePermission, info: Info) -> bool:
+    # Refused the same way as a missing id: `node` never says that something exists.
+    try:
+        return bool(policy.has_permission(None, info))
+    except AppError:
+        return False
 
 
 def connection(page: Page[Row], to_node: Callable[[Row], N]) -> relay.Connection[N]:

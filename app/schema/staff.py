@@ -10,20 +10,32 @@ from app.context import Info
 from app.db.models import StaffRole
 from app.resolvers.customers import customers_page
 from app.schema.accounts import StaffUser
+from app.schema.audit import AuditEntry, AuditQuery
 from app.schema.build import GatewaySchema, build_schema
-from app.schema.customers import Contact, Customer, Site
+from app.schema.catalog import CatalogMutation, CatalogQuery, RequestableItem
+from app.schema.customers import Contact, Customer, CustomerMutation, Site
+from app.schema.jobs import Job
 from app.schema.permissions import Public, RequiresRole, guarded
+from app.schema.portal_settings import PortalSettingsMutation, PortalSettingsQuery
 from app.schema.relay import connection, node_field
+from app.schema.rentals import Rental
+from app.schema.requests import RequestsMutation, RequestsQuery, ServiceRequest
 from app.schema.sign_in import StaffSignInMutation
 
 
 @strawberry.type
-class Mutation(StaffSignInMutation):
+class Mutation(
+    StaffSignInMutation,
+    CustomerMutation,
+    CatalogMutation,
+    RequestsMutation,
+    PortalSettingsMutation,
+):
     pass
 
 
 @strawberry.type
-class Query:
+class Query(CatalogQuery, RequestsQuery, PortalSettingsQuery, AuditQuery):
     node: relay.Node | None = node_field()
 
     @strawberry.field(
@@ -53,7 +65,17 @@ def staff_schema(*, production: bool) -> GatewaySchema:
     return build_schema(
         query=Query,
         mutation=Mutation,
-        types=[Contact, Customer, Site, StaffUser],
+        types=[
+            AuditEntry,
+            Contact,
+            Customer,
+            Job,
+            Rental,
+            RequestableItem,
+            ServiceRequest,
+            Site,
+            StaffUser,
+        ],
         production=production,
         introspection=True,
     )

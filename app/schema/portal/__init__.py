@@ -21,9 +21,9 @@ from app.resolvers.diaries import appointments_page
 from app.resolvers.invoices import invoices_page
 from app.resolvers.jobs import jobs_page, upcoming_visits
 from app.resolvers.portal import viewer_contractors, viewer_customers
+from app.resolvers.portal_requests import requestable_items, requests_page
 from app.resolvers.properties import properties_page
 from app.resolvers.quotes import quotes_page
-from app.resolvers.requests import requestable_items, requests_page
 from app.resolvers.users import users_page
 from app.schema.accounts import PortalAccount, portal_account_of
 from app.schema.build import GatewaySchema, build_schema

@@ -5,10 +5,9 @@ from __future__ import annotations
 import strawberry
 
 from app.context import Info
+from app.files import logo_url
 from app.resolvers.branding import branding_for
 from app.schema.permissions import Public, guarded
-
-LOGO_PATH = "/portal/logos"
 
 
 @strawberry.type(description="A business's name, logo and colour, or its customer's own.")
@@ -35,7 +34,7 @@ class BrandingQuery:
             name=found.name,
             accent_colour=found.accent_colour,
             logo_url=(
-                f"{LOGO_PATH}/{found.tenant_id}/{found.logo_file_id}"
+                logo_url(info.context.settings, found.tenant_id, found.logo_customer_id)
                 if found.logo_file_id is not None
                 else None
             ),

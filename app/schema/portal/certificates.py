@@ -10,7 +10,7 @@ from strawberry import relay
 from app.context import Info
 from app.db import models
 from app.db.models import PortalModule
-from app.files import certificate_link
+from app.files.certificates import certificate_link
 from app.schema.permissions import module_type, portal_viewer
 from app.schema.portal.common import Contractor, contractor_of
 from app.schema.relay import LoadedNode

@@ -12,7 +12,7 @@ from strawberry import relay
 from app.context import Info
 from app.db import models
 from app.db.models import PortalModule
-from app.resolvers.requests import RequestDraft, submit_request
+from app.resolvers.portal_requests import RequestDraft, submit_request
 from app.schema.permissions import RequiresModule, guarded, module_type
 from app.schema.portal.common import Contractor, contractor_of
 from app.schema.portal.customers import Site, site_of

@@ -1,5 +1,5 @@
-"""Files served over plain HTTP: certificate documents through short-lived links signed for
-one portal account, and the logos sign-in pages show.
+"""Certificate documents, served over plain HTTP through short-lived links signed for one
+portal account.
 
 A certificate link works without credentials on the request (a mobile app may hand it to
 the system browser), so it carries its own: the account it was made for and an expiry,
@@ -25,7 +25,6 @@ from app.auth.resolve import portal_grants
 from app.db.models import Certificate, PortalAccount, StoredFile
 from app.db.scope import SYSTEM, Scope
 from app.db.session import Database
-from app.resolvers.branding import logo
 from app.settings import Settings
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -117,15 +116,3 @@ def certificate_download(db: Database, settings: Settings) -> Endpoint:
         return _file_response(file, private=True) if file is not None else _not_found()
 
     return download
-
-
-def logo_file(db: Database) -> Endpoint:
-    async def serve(request: Request) -> Response:
-        tenant_id = _uuid(request.path_params.get("tenant_id"))
-        file_id = _uuid(request.path_params.get("file_id"))
-        if tenant_id is None or file_id is None:
-            return _not_found()
-        found = await logo(db, tenant_id=tenant_id, file_id=file_id)
-        return _file_response(found, private=False) if found is not None else _not_found()
-
-    return serve

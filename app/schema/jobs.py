@@ -1,0 +1,54 @@
+"""Jobs, as far as the office needs them here: what a request was converted into."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+from strawberry import relay
+
+from app.context import Info
+from app.db import models
+from app.schema.customers import Customer, Site
+from app.schema.relay import LoadedNode
+
+JobStatus = strawberry.enum(models.JobStatus, name="JobStatus", description="Where a job is.")
+
+
+@strawberry.type(description="A piece of work for a customer.")
+class Job(LoadedNode):
+    loader_name = "job_by_id"
+    id: relay.NodeID[str]
+    number: str
+    title: str
+    description: str
+    status: JobStatus  # type: ignore[valid-type]
+    po_number: str | None
+    created_at: datetime
+    row: strawberry.Private[models.Job]
+
+    @classmethod
+    def from_row(cls, row: models.Job) -> Job:
+        return cls(
+            id=str(row.id),
+            number=row.number,
+            title=row.title,
+            description=row.description,
+            status=row.status,
+            po_number=row.po_number,
+            created_at=row.created_at,
+            row=row,
+        )
+
+    @strawberry.field
+    async def customer(self, info: Info) -> Customer:
+        row = await info.context.loaders.customer_by_id.load(self.row.customer_id)
+        assert row is not None
+        return Customer.from_row(row)
+
+    @strawberry.field
+    async def site(self, info: Info) -> Site | None:
+        if self.row.site_id is None:
+            return None
+        row = await info.context.loaders.site_by_id.load(self.row.site_id)
+        return Site.from_row(row) if row is not None else None

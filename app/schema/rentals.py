@@ -1,0 +1,49 @@
+"""Rentals, as far as the office needs them here: what a request was converted into."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import strawberry
+from strawberry import relay
+
+from app.context import Info
+from app.db import models
+from app.schema.catalog import RequestableItem
+from app.schema.customers import Site
+from app.schema.relay import LoadedNode
+
+
+@strawberry.type(description="A product on hire at a customer's site.")
+class Rental(LoadedNode):
+    loader_name = "rental_by_id"
+    id: relay.NodeID[str]
+    reference: str
+    description: str
+    starts_on: date
+    ends_on: date | None
+    row: strawberry.Private[models.Rental]
+
+    @classmethod
+    def from_row(cls, row: models.Rental) -> Rental:
+        return cls(
+            id=str(row.id),
+            reference=row.reference,
+            description=row.description,
+            starts_on=row.starts_on,
+            ends_on=row.ends_on,
+            row=row,
+        )
+
+    @strawberry.field
+    async def site(self, info: Info) -> Site:
+        row = await info.context.loaders.site_by_id.load(self.row.site_id)
+        assert row is not None
+        return Site.from_row(row)
+
+    @strawberry.field
+    async def product(self, info: Info) -> RequestableItem | None:
+        if self.row.product_id is None:
+            return None
+        row = await info.context.loaders.requestable_item_by_id.load(self.row.product_id)
+        return RequestableItem.from_row(row) if row is not None else None
