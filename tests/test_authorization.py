@@ -237,9 +237,24 @@ async def test_e14_a_user_without_a_module_is_refused_on_exactly_the_fields_the_
         if refused:
             assert body["data"] is None
 
+    # Mutations of a module; the others (sign-out...) would change the session under test.
+    mutations = schema.mutation_type.fields if schema.mutation_type is not None else {}
+    for name, field in mutations.items():
+        marked = _directives(field).get("requiresModule", {}).get("module")
+        if marked is None:
+            continue
+        required = {arg: spec for arg, spec in field.args.items() if _required(spec)}
+        declared = ", ".join(f"${arg}: {spec.type}" for arg, spec in required.items())
+        passed = ", ".join(f"{arg}: ${arg}" for arg in required)
+        document = f"mutation ({declared}) {{ {name}({passed}){_selection(field.type)} }}"
+        variables = {arg: _value(spec.type) for arg, spec in required.items()}
+        body = await _post(demo_client, PORTAL, token, document, variables)
+        refused = error_codes(body) == ["MODULE_FORBIDDEN"]
+        assert refused == (marked == module.value), (name, body)
+
     for parent, name, field in _all_fields(schema):
         marked = _directives(field).get("requiresModule", {}).get("module")
-        if parent is schema.query_type or marked is None:
+        if parent in (schema.query_type, schema.mutation_type) or marked is None:
             continue
         assert parent.name in ids, f"no {parent.name} in the demo to reach {parent.name}.{name}"
         document = (

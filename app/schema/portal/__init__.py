@@ -38,7 +38,7 @@ from app.schema.portal.certificates import Certificate
 from app.schema.portal.common import CONTRACTOR_ARGUMENT, Contractor, contractor_filter
 from app.schema.portal.customers import Contact, Customer, Site
 from app.schema.portal.diaries import Appointment
-from app.schema.portal.invoices import Invoice
+from app.schema.portal.invoices import Invoice, InvoiceMutation
 from app.schema.portal.jobs import Job
 from app.schema.portal.quotes import Quote
 from app.schema.portal.requests import ServiceRequest
@@ -50,7 +50,7 @@ Contractor_ = Annotated[strawberry.ID | None, CONTRACTOR_ARGUMENT]
 
 
 @strawberry.type
-class Mutation(PortalSignInMutation):
+class Mutation(PortalSignInMutation, InvoiceMutation):
     pass
 
 
