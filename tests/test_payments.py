@@ -21,6 +21,7 @@ from sqlmodel import col
 from starlette.applications import Starlette
 from strawberry.relay import to_base64
 
+from app.cli import main
 from app.db.base import utcnow
 from app.db.models import (
     Customer,
@@ -35,14 +36,22 @@ from app.db.models import (
     Tenant,
 )
 from app.db.scope import SYSTEM
-from app.db.session import Database
+from app.db.session import Database, create_engine
 from app.mail import OutboxWorker
 from app.main import create_app
 from app.payments import Payments
-from app.settings import Settings
+from app.settings import Settings, get_settings
 from tests.conftest import http_client, make_settings, stripe_settings
+from tests.databases import run_in_thread
 from tests.smtp import SmtpServer
-from tests.stripe_standin import PUBLISHABLE_KEY, StandInServer, StripeStandIn, signed
+from tests.stripe_standin import (
+    PUBLISHABLE_KEY,
+    SECRET_KEY,
+    WEBHOOK_SECRET,
+    StandInServer,
+    StripeStandIn,
+    signed,
+)
 from tests.support import (
     PORTAL,
     PortalUser,
@@ -585,3 +594,80 @@ async def test_e3_recovery_applies_the_events_the_webhook_missed(shop: Shop) -> 
     assert (await shop.reload()).paid_minor == 4_500
     assert {call.account for call in shop.stripe.calls if call.path == "/v1/events"} == {ACCOUNT}
     await payments.close()
+
+
+def test_e3_portal_stripe_recover_applies_missed_events(
+    database_url: str,
+    stripe_server: StandInServer,
+    stripe_standin: StripeStandIn,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    settings = make_settings(database_url, **stripe_settings(stripe_server.url))
+
+    async def prepare() -> uuid.UUID:
+        db = Database(create_engine(database_url))
+        try:
+            tenant, _ = await make_tenant(db, slug="acme")
+            await connect(db, tenant)
+            user = await make_portal_user(db, tenant)
+            invoice = await add_invoice(db, tenant, user.customer)
+            payment = Payment(
+                tenant_id=tenant.id,
+                invoice_id=invoice.id,
+                amount_minor=1_200,
+                currency="GBP",
+                account_id=user.account.id,
+                stripe_account_id=ACCOUNT,
+                stripe_payment_intent_id="pi_missed",
+                idempotency_key="payment-missed",
+            )
+            async with db.transaction(SYSTEM) as session:
+                session.add(payment)
+            stripe_standin.intents["pi_missed"] = {
+                "id": "pi_missed",
+                "object": "payment_intent",
+                "amount": 1_200,
+                "currency": "gbp",
+                "metadata": {
+                    "tenant_id": str(tenant.id),
+                    "invoice_id": str(invoice.id),
+                    "payment_id": str(payment.id),
+                },
+            }
+            stripe_standin.intent_accounts["pi_missed"] = ACCOUNT
+            stripe_standin.intent_event("payment_intent.succeeded", "pi_missed")
+            return invoice.id
+        finally:
+            await db.dispose()
+
+    invoice_id = run_in_thread(prepare)
+    environment = {
+        "PORTAL_ENV": "test",
+        "DATABASE_URL": database_url,
+        "PORTAL_VAR_DIR": str(settings.var_dir),
+        "PORTAL_STRIPE_SECRET_KEY": SECRET_KEY,
+        "PORTAL_STRIPE_PUBLISHABLE_KEY": PUBLISHABLE_KEY,
+        "PORTAL_STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "PORTAL_STRIPE_API_BASE": stripe_server.url,
+    }
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    try:
+        since = (utcnow() - timedelta(hours=1)).isoformat()
+        main(["stripe-recover", "--since", since])
+        assert "applied 1, 0 already recorded" in capsys.readouterr().out
+        main(["stripe-recover", "--since", since])
+        assert "applied 0, 1 already recorded" in capsys.readouterr().out
+    finally:
+        get_settings.cache_clear()
+
+    async def paid() -> int:
+        db = Database(create_engine(database_url))
+        try:
+            return (await invoice_row(db, invoice_id)).paid_minor
+        finally:
+            await db.dispose()
+
+    assert run_in_thread(paid) == 1_200
