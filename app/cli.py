@@ -7,7 +7,7 @@ import asyncio
 import logging
 import signal
 from collections.abc import Sequence
-from datetime import date
+from datetime import UTC, date, datetime
 
 import uvicorn
 
@@ -15,6 +15,7 @@ from app.db.demo import DEMO_PASSWORD, DEMO_SIGN_INS, DemoSignIn, database_is_em
 from app.db.migrate import upgrade
 from app.db.session import Database, create_engine
 from app.mail.setup import mail_worker
+from app.payments import Payments, RecoveryReport
 from app.settings import Settings, get_settings
 
 
@@ -47,6 +48,25 @@ async def _mail_worker(settings: Settings) -> None:
         await db.dispose()
 
 
+async def _stripe_recover(settings: Settings, since: datetime) -> RecoveryReport:
+    db = Database(create_engine(settings.database_url))
+    payments = Payments(db, settings)
+    try:
+        return await payments.recover(since)
+    finally:
+        await payments.close()
+        await db.dispose()
+
+
+def _since(value: str) -> datetime:
+    """An ISO time; one without a zone is taken as UTC."""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"not an ISO time: {value!r}") from error
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
 def print_sign_ins(sign_ins: Sequence[DemoSignIn]) -> None:
     print(f"Demo sign-ins (password for all: {DEMO_PASSWORD}):")
     for sign_in in sign_ins:
@@ -65,6 +85,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1)
     commands.add_parser("mail-worker", help="send the email outbox until SIGTERM or SIGINT")
+    recover = commands.add_parser(
+        "stripe-recover",
+        help="apply the Stripe events since a time that the webhook did not record"
+        " (Stripe lists 30 days of events)",
+    )
+    recover.add_argument(
+        "--since", type=_since, required=True, help="an ISO time, e.g. 2026-11-20T00:00Z"
+    )
     dev = commands.add_parser("dev", help="migrate, seed when empty, print sign-ins, serve")
     dev.add_argument("--host", default="127.0.0.1")
     dev.add_argument("--port", type=int, default=8000)
@@ -81,6 +109,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     _sqlite_folder(settings)
     if args.command == "mail-worker":
         asyncio.run(_mail_worker(settings))
+        return
+    if args.command == "stripe-recover":
+        report = asyncio.run(_stripe_recover(settings, args.since))
+        print(
+            f"Listed {report.listed} Stripe events: applied {report.applied},"
+            f" {report.already_recorded} already recorded."
+        )
         return
     if args.command in ("migrate", "dev"):
         upgrade(settings.database_url)

@@ -14,6 +14,7 @@ from app.auth.viewer import Viewer, scope_for
 from app.dataloaders import Loaders
 from app.db.scope import Scope
 from app.db.session import Database
+from app.payments import Payments
 from app.settings import Settings
 
 
@@ -26,6 +27,7 @@ class Context:
     viewer: Viewer
     request_id: str
     rate_limiter: RateLimiter
+    payments: Payments
     _loaders: Loaders | None = field(default=None, init=False, repr=False)
 
     @cached_property

@@ -58,6 +58,7 @@ def magic_link_page(endpoint: GraphQLEndpoint) -> Callable[[Request], Awaitable[
             viewer=ANONYMOUS,
             request_id=request.state.request_id,
             rate_limiter=endpoint.rate_limiter,
+            payments=endpoint.payments,
         )
         try:
             result = await redeem_magic_link(context, token=token, client=SessionClient.BROWSER)

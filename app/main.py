@@ -30,6 +30,7 @@ from app.files.certificates import CERTIFICATE_PATH, certificate_download
 from app.http import BodyLimitMiddleware, RequestIdMiddleware
 from app.magic_link import magic_link_page
 from app.mail.setup import mail_worker
+from app.payments import Payments
 from app.schema.build import GatewaySchema
 from app.schema.portal import portal_schema
 from app.schema.staff import staff_schema
@@ -51,6 +52,7 @@ class GraphQLEndpoint(GraphQL[Context, None]):
         settings: Settings,
         audience: Audience,
         rate_limiter: RateLimiter,
+        payments: Payments,
     ) -> None:
         super().__init__(
             schema,
@@ -61,6 +63,7 @@ class GraphQLEndpoint(GraphQL[Context, None]):
         self.settings = settings
         self.audience = audience
         self.rate_limiter = rate_limiter
+        self.payments = payments
 
     async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
         # Refusals before any GraphQL runs answer in the same shape as GraphQL errors.
@@ -88,6 +91,7 @@ class GraphQLEndpoint(GraphQL[Context, None]):
             viewer=viewer,
             request_id=request.state.request_id,
             rate_limiter=self.rate_limiter,
+            payments=self.payments,
         )
 
 
@@ -102,6 +106,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         if settings.redis_url
         else DatabaseRateLimiter(database)
     )
+    payments = Payments(database, settings)
 
     staff = GraphQLEndpoint(
         staff_schema(production=production),
@@ -109,6 +114,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         settings=settings,
         audience=Audience.STAFF,
         rate_limiter=rate_limiter,
+        payments=payments,
     )
     portal = GraphQLEndpoint(
         portal_schema(production=production),
@@ -116,6 +122,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         settings=settings,
         audience=Audience.PORTAL,
         rate_limiter=rate_limiter,
+        payments=payments,
     )
 
     async def healthz(_: Request) -> Response:
@@ -136,6 +143,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
             if settings.mail_worker_in_process:
                 await background.enter_async_context(mail_worker(database, settings).running())
             yield
+        await payments.close()
         if db is None:
             await database.dispose()
 
@@ -150,6 +158,8 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
                 methods=["GET"],
             ),
             *logo_routes(database),
+            # Stripe's signature, not a cookie, authenticates it: no CSRF rule applies.
+            Route("/webhooks/stripe", payments.webhook, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
         ],

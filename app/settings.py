@@ -50,6 +50,13 @@ class Settings(BaseSettings):
     mail_poll_seconds: float = Field(default=2.0, gt=0)
     # Production sets this false on web workers and runs `portal mail-worker` on its own.
     mail_worker_in_process: bool = True
+    # Card payments (E3): the platform's Stripe keys; each tenant is paid into its own
+    # connected account. Without a secret key no tenant offers a pay action.
+    stripe_secret_key: SecretStr | None = None
+    stripe_publishable_key: str | None = None
+    stripe_webhook_secret: SecretStr | None = None
+    # Where the Stripe SDK sends its requests; tests point it at a local stand-in.
+    stripe_api_base: str = "https://api.stripe.com"
 
     @model_validator(mode="after")
     def _refuse_default_secret_in_production(self) -> Settings:
@@ -73,6 +80,27 @@ class Settings(BaseSettings):
         if "\r" in self.mail_from or "\n" in self.mail_from or "@" not in sender:
             raise ValueError("PORTAL_MAIL_FROM must be one address, like 'Name <name@example.com>'")
         return self
+
+    @model_validator(mode="after")
+    def _check_stripe(self) -> Settings:
+        given = [
+            self.stripe_secret_key is not None,
+            bool(self.stripe_publishable_key),
+            self.stripe_webhook_secret is not None,
+        ]
+        if any(given) and not all(given):
+            raise ValueError(
+                "PORTAL_STRIPE_SECRET_KEY, PORTAL_STRIPE_PUBLISHABLE_KEY and "
+                "PORTAL_STRIPE_WEBHOOK_SECRET are set together or not at all"
+            )
+        scheme = urlsplit(self.stripe_api_base).scheme
+        if scheme != "https" and (self.env is Environment.PRODUCTION or scheme != "http"):
+            raise ValueError("PORTAL_STRIPE_API_BASE must be an https address")
+        return self
+
+    @property
+    def payments_enabled(self) -> bool:
+        return self.stripe_secret_key is not None
 
     @property
     def is_development(self) -> bool:

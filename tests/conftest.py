@@ -17,6 +17,13 @@ from app.db.session import Database, create_engine
 from app.main import create_app
 from app.settings import Environment, Settings
 from tests.databases import PostgresDatabases, SqliteDatabases, postgres_reachable, run_in_thread
+from tests.stripe_standin import (
+    PUBLISHABLE_KEY,
+    SECRET_KEY,
+    WEBHOOK_SECRET,
+    StandInServer,
+    StripeStandIn,
+)
 
 POSTGRES_URL = os.environ.get("PORTAL_TEST_POSTGRES_URL", "").strip()
 BACKENDS = ["sqlite", *(["postgresql"] if POSTGRES_URL else [])]
@@ -148,3 +155,28 @@ async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
 async def demo_client(demo_app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
     async with http_client(demo_app) as http:
         yield http
+
+
+@pytest.fixture(scope="session")
+def stripe_server() -> Iterator[StandInServer]:
+    server = StandInServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def stripe_standin(stripe_server: StandInServer) -> StripeStandIn:
+    """The local Stripe, emptied for this test."""
+    stripe_server.stripe.reset()
+    return stripe_server.stripe
+
+
+def stripe_settings(standin_url: str) -> dict[str, object]:
+    """Settings that point the real Stripe SDK at the stand-in."""
+    return {
+        "stripe_secret_key": SECRET_KEY,
+        "stripe_publishable_key": PUBLISHABLE_KEY,
+        "stripe_webhook_secret": WEBHOOK_SECRET,
+        "stripe_api_base": standin_url,
+    }

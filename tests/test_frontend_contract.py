@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import pytest
 import sqlalchemy as sa
 from graphql import OperationDefinitionNode, build_schema, parse, validate
 from sqlmodel import col
+from starlette.applications import Starlette
 from strawberry.relay import from_base64, to_base64
 
 from app.db.models import (
@@ -29,11 +31,15 @@ from app.db.models import (
     RequestableKind,
     Site,
     StaffRole,
+    Tenant,
 )
 from app.db.scope import SYSTEM
 from app.db.session import Database
+from app.main import create_app
 from app.sdl import PORTAL_SDL
 from app.settings import Environment, Settings
+from tests.conftest import make_settings, stripe_settings
+from tests.stripe_standin import StandInServer, StripeStandIn
 from tests.support import (
     PASSWORD,
     PORTAL,
@@ -137,6 +143,7 @@ SCENARIOS: dict[str, Callable[[World], Awaitable[Call]]] = {
     "ResetPassword": lambda w: _reset(w),
     "RequestMagicLink": lambda w: _as_call({"email": w.user.account.email}),
     "RedeemMagicLink": lambda w: _magic(w),
+    "StartInvoicePayment": lambda w: _payable(w),
 }
 
 
@@ -250,6 +257,31 @@ async def _work(demo: Demo) -> dict[str, Any]:
     return {"input": {"kind": "QUOTE", "siteId": site, "description": "Two more units for May."}}
 
 
+async def _payable(world: World) -> Call:
+    """An unpaid invoice at a business paid into its own Stripe account."""
+    user = world.user
+    invoice = Invoice(
+        tenant_id=user.tenant.id,
+        customer_id=user.customer.id,
+        number="INV-1",
+        status=InvoiceStatus.UNPAID,
+        currency="GBP",
+        total_minor=12_000,
+        issued_on=date.today(),
+        due_on=date.today(),
+    )
+    async with world.db.transaction(SYSTEM) as session:
+        await session.execute(
+            sa.update(Tenant)
+            .where(col(Tenant.id) == user.tenant.id)
+            .values(stripe_account_id="acct_contract")
+        )
+        session.add(invoice)
+    return await _as_call(
+        {"invoiceId": to_base64("Invoice", str(invoice.id)), "amount": 5_000}, _signed_in(world)
+    )
+
+
 def test_h2_every_operation_has_a_scenario_that_runs_it() -> None:
     assert not set(SCENARIOS) & set(DEMO_SCENARIOS)
     assert set(OPERATIONS) == set(SCENARIOS) | set(DEMO_SCENARIOS)
@@ -282,6 +314,17 @@ async def test_h2_each_data_operation_runs_over_http_on_the_demo(
     )
     assert response.status_code == 200, response.text
     _answered(response.json())
+
+
+@pytest.fixture
+def settings(database_url: str, stripe_server: StandInServer) -> Settings:
+    # Payments are on, against the local Stripe stand-in.
+    return make_settings(database_url, **stripe_settings(stripe_server.url))
+
+
+@pytest.fixture
+def app(db: Database, settings: Settings, stripe_standin: StripeStandIn) -> Starlette:
+    return create_app(settings, db=db)
 
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))

@@ -9,8 +9,10 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import col
 
+from app.auth.viewer import PortalViewer
 from app.context import Context
 from app.db.models import Invoice, InvoiceStatus, Tenant
+from app.payments import PaymentStart
 from app.resolvers.pagination import Page, tenant_page
 
 
@@ -54,4 +56,16 @@ async def invoices_page(
         contractor=contractor,
         where=[col(Invoice.status) == InvoiceStatus.UNPAID] if unpaid_only else [],
         loader=ctx.loaders.invoice_by_id,
+    )
+
+
+async def start_invoice_payment(
+    ctx: Context, *, invoice_id: uuid.UUID, amount: int | None
+) -> PaymentStart:
+    """Starts (or resumes) paying an invoice the viewer reaches; the field's guards have
+    made sure the viewer is a portal user."""
+    viewer = ctx.viewer
+    assert isinstance(viewer, PortalViewer)
+    return await ctx.payments.start(
+        scope=ctx.scope, account_id=viewer.account_id, invoice_id=invoice_id, amount=amount
     )

@@ -16,7 +16,15 @@ from app.db.models.certificates import Certificate
 from app.db.models.customers import Contact, ContactKind, Customer, Site
 from app.db.models.diaries import DiaryEvent
 from app.db.models.files import StoredFile
-from app.db.models.invoices import Invoice, InvoiceLine, InvoiceStatus, Payment, PaymentStatus
+from app.db.models.invoices import (
+    Invoice,
+    InvoiceLine,
+    InvoiceStatus,
+    Payment,
+    PaymentStatus,
+    StripeEvent,
+    StripeEventOutcome,
+)
 from app.db.models.jobs import Job, JobStatus, JobVisit, VisitStatus
 from app.db.models.messages import Message, MessageThread, ThreadSubject
 from app.db.models.outbox import OutboxEmail, OutboxStatus
@@ -73,6 +81,8 @@ __all__ = [
     "StaffRole",
     "StaffUser",
     "StoredFile",
+    "StripeEvent",
+    "StripeEventOutcome",
     "Tenant",
     "ThreadSubject",
     "TokenPurpose",

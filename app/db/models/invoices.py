@@ -5,7 +5,7 @@ import uuid
 from datetime import date, datetime
 
 import sqlalchemy as sa
-from sqlmodel import Field
+from sqlmodel import Field, SQLModel
 
 from app.db.base import (
     TenantOwned,
@@ -96,5 +96,43 @@ class Payment(TenantOwned, table=True):
     stripe_payment_intent_id: str | None = Field(default=None, max_length=255)
     idempotency_key: str = Field(max_length=64)
     account_id: uuid.UUID | None = Field(default=None, foreign_key="portal_accounts.id")
+    # The connected account the PaymentIntent lives in, as it was when the attempt began.
+    stripe_account_id: str | None = Field(default=None, max_length=255)
+    # When Stripe created the newest event applied to `status`: an older one arriving late
+    # does not move the status back.
+    stripe_event_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     succeeded_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     updated_at: datetime = timestamp_field()
+
+    @property
+    def counted_minor(self) -> int:
+        """What this payment adds to its invoice's paid amount: what succeeded, less refunds."""
+        if self.status is not PaymentStatus.SUCCEEDED:
+            return 0
+        return self.amount_minor - self.refunded_minor
+
+
+class StripeEventOutcome(enum.StrEnum):
+    APPLIED = "APPLIED"
+    IGNORED = "IGNORED"
+    REJECTED = "REJECTED"
+
+
+class StripeEvent(SQLModel, table=True):
+    """Every Stripe event handled, by Stripe's id, written in the same transaction as its
+    effect: an event delivered twice, or listed again by recovery, has one effect."""
+
+    __tablename__ = "stripe_events"
+
+    id: str = Field(primary_key=True, max_length=255)
+    type: str = Field(max_length=100)
+    # The connected account it came from; None for the platform's own.
+    account: str | None = Field(default=None, max_length=255)
+    created: datetime = Field(sa_type=UTCDateTime)
+    outcome: StripeEventOutcome = Field(
+        default=StripeEventOutcome.IGNORED, sa_type=enum_column(StripeEventOutcome)
+    )
+    detail: str = Field(default="", max_length=500)
+    tenant_id: uuid.UUID | None = None
+    payment_id: uuid.UUID | None = None
+    received_at: datetime = timestamp_field()

@@ -39,7 +39,7 @@ from app.schema.portal.certificates import Certificate
 from app.schema.portal.common import CONTRACTOR_ARGUMENT, Contractor, contractor_filter
 from app.schema.portal.customers import Contact, Customer, Rental, Site
 from app.schema.portal.diaries import Appointment
-from app.schema.portal.invoices import Invoice
+from app.schema.portal.invoices import Invoice, InvoiceMutation
 from app.schema.portal.jobs import Job, Visit
 from app.schema.portal.properties import PropertiesMutation
 from app.schema.portal.quotes import Quote, QuotesMutation
@@ -52,7 +52,9 @@ Contractor_ = Annotated[strawberry.ID | None, CONTRACTOR_ARGUMENT]
 
 
 @strawberry.type
-class Mutation(PortalSignInMutation, RequestsMutation, QuotesMutation, PropertiesMutation):
+class Mutation(
+    PortalSignInMutation, RequestsMutation, QuotesMutation, PropertiesMutation, InvoiceMutation
+):
     pass
 
 

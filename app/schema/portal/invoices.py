@@ -9,11 +9,12 @@ from strawberry import relay
 
 from app.context import Info
 from app.db import models
-from app.db.models import PortalModule
-from app.resolvers.invoices import ShownInvoiceStatus, shown_status
-from app.schema.permissions import RequiresModule, guarded, module_type
+from app.db.models import ContactKind, PortalModule
+from app.payments import Bounds
+from app.resolvers.invoices import ShownInvoiceStatus, shown_status, start_invoice_payment
+from app.schema.permissions import RequiresContact, RequiresModule, guarded, module_type
 from app.schema.portal.common import Contractor, Money, contractor_of
-from app.schema.relay import LoadedNode
+from app.schema.relay import LoadedNode, uuid_of
 
 InvoiceStatus = strawberry.enum(
     ShownInvoiceStatus,
@@ -67,6 +68,21 @@ class Invoice(LoadedNode):
         assert tenant is not None
         return shown_status(self.row, tenant)
 
+    @strawberry.field(
+        description="Whether it can be paid by card now: outstanding, in a currency cards take,"
+        " at a business that takes card payments. Without it there is no pay action."
+    )
+    async def can_pay(self, info: Info) -> bool:
+        return await _bounds(info, self.row) is not None
+
+    @strawberry.field(
+        description="The smallest part payment Stripe takes in its currency; null when it"
+        " cannot be paid by card. The largest is the balance."
+    )
+    async def minimum_payment(self, info: Info) -> Money | None:
+        bounds = await _bounds(info, self.row)
+        return Money(minor=bounds.minimum, currency=self.row.currency) if bounds else None
+
     @strawberry.field(description="The business that sent it.")
     async def contractor(self, info: Info) -> Contractor:
         return await contractor_of(info, self.row.tenant_id)
@@ -96,6 +112,52 @@ class Invoice(LoadedNode):
             )
             for line in rows
         ]
+
+
+async def _bounds(info: Info, invoice: models.Invoice) -> Bounds | None:
+    tenant = await info.context.loaders.tenant_by_id.load(invoice.tenant_id)
+    assert tenant is not None
+    return info.context.payments.bounds(tenant, invoice)
+
+
+@strawberry.type(description="What Stripe Elements needs to take a card payment for an invoice.")
+class InvoicePayment:
+    client_secret: str = strawberry.field(
+        description="The PaymentIntent's client secret, for `stripe.confirmPayment`."
+    )
+    publishable_key: str = strawberry.field(description="The key to load Stripe.js with.")
+    stripe_account: str = strawberry.field(
+        description="The business's connected Stripe account: load Stripe.js with it as"
+        " `stripeAccount`."
+    )
+    amount: Money = strawberry.field(description="What this payment takes, as the server set it.")
+
+
+@strawberry.type
+class InvoiceMutation:
+    @strawberry.mutation(
+        description="Starts paying an outstanding invoice by card: all of its balance, or"
+        " `amount` (in the currency's minor unit) between `minimumPayment` and the balance."
+        " Asking again for the same amount reuses the payment not yet made. The invoice"
+        " changes only once Stripe reports the payment.",
+        extensions=guarded(
+            RequiresModule(PortalModule.INVOICES), RequiresContact(ContactKind.COMPANY)
+        ),
+    )
+    async def start_invoice_payment(
+        self, info: Info, invoice_id: strawberry.ID, amount: int | None = None
+    ) -> InvoicePayment:
+        started = await start_invoice_payment(
+            info.context,
+            invoice_id=uuid_of(invoice_id, "Invoice", field="invoiceId"),
+            amount=amount,
+        )
+        return InvoicePayment(
+            client_secret=started.client_secret,
+            publishable_key=started.publishable_key,
+            stripe_account=started.stripe_account,
+            amount=Money(minor=started.amount_minor, currency=started.currency),
+        )
 
 
 async def _site(info: Info, invoice: models.Invoice) -> models.Site | None:
