@@ -112,9 +112,13 @@ RULES: dict[type[Any], Rule] = {
     Customer: Rule(customer="id"),
     Site: Rule(customer="customer_id", site="id"),
     Contact: Rule(customer="customer_id", site="site_id"),
-    PortalMembership: Rule(parent=(Contact, "contact_id", "id")),
-    Rental: Rule(customer="customer_id", site="site_id"),
-    RequestableItem: Rule(tenant_wide=True),
+    PortalMembership: Rule(parent=(Contact, "contact_id", "id"), module=PortalModule.USERS),
+    Rental: Rule(customer="customer_id", site="site_id", module=PortalModule.REQUESTS),
+    RequestableItem: Rule(
+        tenant_wide=True,
+        module=PortalModule.REQUESTS,
+        shown=lambda model, _grant: model.show_in_portal.is_(True),
+    ),
     Invoice: Rule(
         customer="customer_id",
         module=PortalModule.INVOICES,
@@ -164,12 +168,17 @@ def reach_criteria(model: type[Any], grants: tuple[Grant, ...]) -> sa.ColumnElem
     rule = RULES.get(model, DENIED)
     if rule.parent is not None:
         parent, ours, theirs = rule.parent
-        reachable = sa.select(getattr(parent, theirs)).where(reach_criteria(parent, grants))
+        # Only through grants that have this table's module, if it belongs to one.
+        narrowed = tuple(_grants_for(rule, grants))
+        reachable = sa.select(getattr(parent, theirs)).where(reach_criteria(parent, narrowed))
         within: sa.ColumnElement[bool] = getattr(model, ours).in_(reachable)
         return within
     tenant = getattr(model, "tenant_id")  # noqa: B009  (every table with a rule has one)
     if rule.tenant_wide:
-        return sa.or_(sa.false(), *(tenant == t for t in {g.tenant_id for g in grants}))
+        tenants = {grant.tenant_id for grant in _grants_for(rule, grants)}
+        # Every grant shows the same rows here: `shown` may only look at the row.
+        shown = rule.shown(model, grants[0]) if rule.shown is not None and grants else sa.true()
+        return sa.and_(sa.or_(sa.false(), *(tenant == t for t in tenants)), shown)
     if rule.customer is None:
         return sa.false()
     customer = getattr(model, rule.customer)
