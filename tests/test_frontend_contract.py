@@ -24,6 +24,7 @@ from app.db.models import (
     Invoice,
     InvoiceStatus,
     Job,
+    PortalMembership,
     Quote,
     QuoteStatus,
     Rental,
@@ -237,7 +238,66 @@ DEMO_SCENARIOS: dict[str, Callable[[Demo], Awaitable[dict[str, Any]]]] = {
     "AddProperty": lambda d: _plain(
         {"input": {"name": "New Depot", "addressLine1": "1 Quay Road", "uprn": "100062198765"}}
     ),
+    "Contacts": lambda d: _plain({}),
+    "AddContact": lambda d: _plain(
+        {"input": {"name": "Ola Berg", "email": "ola@harbourview.example", "portalAccess": True}}
+    ),
+    "UpdateContact": lambda d: _changed_contact(d),
+    "DeleteContact": lambda d: _with_id(_new_contact(d, access=False)),
+    "SetContactPortalAccess": lambda d: _access(d),
+    "PortalUsers": lambda d: _plain({}),
+    "AddPortalUser": lambda d: _plain(
+        {
+            "input": {
+                "name": "Kit Olsen",
+                "email": "kit@harbourview.example",
+                "username": "kit.olsen",
+                "modules": ["QUOTES", "JOBS"],
+            }
+        }
+    ),
+    "SetPortalUserModules": lambda d: _user_modules(d),
+    "RemovePortalUser": lambda d: _with_id(_invited_user(d)),
+    "ResendPortalUserInvitation": lambda d: _with_id(_invited_user(d)),
 }
+
+
+async def _new_contact(demo: Demo, *, access: bool) -> str:
+    """A company contact of the demo user's customer, other than the demo user."""
+    contact = Contact(
+        tenant_id=demo.tenant_id,
+        customer_id=demo.customer_id,
+        kind=ContactKind.COMPANY,
+        name="Jo Lind",
+        email="jo.lind@harbourview.example",
+        portal_access=access,
+    )
+    async with demo.db.transaction(SYSTEM) as session:
+        session.add(contact)
+    return to_base64("Contact", str(contact.id))
+
+
+async def _changed_contact(demo: Demo) -> dict[str, Any]:
+    return {"id": await _new_contact(demo, access=False), "input": {"phone": "01632 960123"}}
+
+
+async def _access(demo: Demo) -> dict[str, Any]:
+    return {"id": await _new_contact(demo, access=False), "enabled": True}
+
+
+async def _invited_user(demo: Demo) -> str:
+    """A user invited to the demo user's customer who has not accepted yet."""
+    contact_id = uuid.UUID(from_base64(await _new_contact(demo, access=True))[1])
+    membership = PortalMembership(
+        tenant_id=demo.tenant_id, contact_id=contact_id, module_override=["QUOTES"]
+    )
+    async with demo.db.transaction(SYSTEM) as session:
+        session.add(membership)
+    return to_base64("PortalUser", str(membership.id))
+
+
+async def _user_modules(demo: Demo) -> dict[str, Any]:
+    return {"id": await _invited_user(demo), "modules": ["QUOTES", "JOBS"]}
 
 
 async def _plain(variables: dict[str, Any]) -> dict[str, Any]:

@@ -96,6 +96,7 @@ ROOT_DOCUMENTS = {
     "requests": "{ requests { edges { node { id } } } }",
     "requestableItems": "{ requestableItems { id } }",
     "users": "{ users { edges { node { id } } } }",
+    "contacts": "{ contacts { edges { node { id } } } }",
 }
 # The root fields each module guards, as the SDL prints them.
 MODULE_FIELDS = {
@@ -106,7 +107,7 @@ MODULE_FIELDS = {
     "DIARIES": ["appointments"],
     "REQUESTS": ["requests", "requestableItems"],
     "PROPERTIES": ["properties"],
-    "USERS": ["users"],
+    "USERS": ["contacts", "users"],
 }
 
 
@@ -861,6 +862,7 @@ async def test_s5_a_customers_narrowed_modules_apply_to_its_company_contact(
         "requestableItems",
         "properties",
         "users",
+        "contacts",
         "jobs",
         "upcomingVisits",
     }
@@ -1062,6 +1064,11 @@ async def data_mutations(db: Database) -> dict[str, tuple[str, dict[str, Any]]]:
     )
     quote = await one(db, Quote, col(Quote.number) == "Q-4002")
     invoice = await one(db, Invoice, col(Invoice.number) == "INV-5002")
+    harry = await one(db, Contact, col(Contact.name) == "Harry Accounts")
+    hannah = await one(db, Contact, col(Contact.email) == COMPANY)
+    user = await one(db, PortalMembership, col(PortalMembership.contact_id) == hannah.id)
+    contact = {"contact": gid("Contact", harry.id)}
+    users = {"user": gid("PortalUser", user.id)}
     return {
         "submitServiceRequest": (
             "mutation ($site: ID!) { submitServiceRequest(input: {siteId: $site, newRental: true})"
@@ -1086,6 +1093,32 @@ async def data_mutations(db: Database) -> dict[str, tuple[str, dict[str, Any]]]:
             " startInvoicePayment(invoiceId: $invoice) { amount { minor } } }",
             {"invoice": gid("Invoice", invoice.id)},
         ),
+        "addContact": ('mutation { addContact(input: {name: "Ann"}) { id } }', {}),
+        "updateContact": (
+            'mutation ($contact: ID!) { updateContact(id: $contact, input: {phone: "01632 960000"})'
+            " { id } }",
+            contact,
+        ),
+        "deleteContact": ("mutation ($contact: ID!) { deleteContact(id: $contact) }", contact),
+        "setContactPortalAccess": (
+            "mutation ($contact: ID!) { setContactPortalAccess(id: $contact, enabled: false)"
+            " { id } }",
+            contact,
+        ),
+        "addPortalUser": (
+            'mutation { addPortalUser(input: {name: "Ann", email: "ann@harbourview.example",'
+            " modules: [QUOTES]}) { id } }",
+            {},
+        ),
+        "setPortalUserModules": (
+            "mutation ($user: ID!) { setPortalUserModules(id: $user, modules: [QUOTES]) { id } }",
+            users,
+        ),
+        "removePortalUser": ("mutation ($user: ID!) { removePortalUser(id: $user) }", users),
+        "resendPortalUserInvitation": (
+            "mutation ($user: ID!) { resendPortalUserInvitation(id: $user) { id } }",
+            users,
+        ),
     }
 
 
@@ -1103,6 +1136,14 @@ def test_t2_the_data_mutations_are_every_guarded_portal_mutation() -> None:
         "decideQuote",
         "addProperty",
         "startInvoicePayment",
+        "addContact",
+        "updateContact",
+        "deleteContact",
+        "setContactPortalAccess",
+        "addPortalUser",
+        "setPortalUserModules",
+        "removePortalUser",
+        "resendPortalUserInvitation",
     }
 
 
@@ -1228,13 +1269,19 @@ async def test_t3_t4_switching_one_of_two_contractors_off_leaves_the_other(
 
 # Input fields named like something a portal user must never set, each reviewed: the
 # invitation's business is the public slug from its link (the token is bound to its own
-# business), and a property's customer is one of the viewer's own, checked by the data layer
-# (test_e10_... below).
+# business), and a new property's, contact's or user's customer is one of the viewer's own,
+# checked against its grants and by the data layer (test_e10_... below, test_e11_... and
+# test_e12_... in test_portal_people).
 ESCALATION_NAMES = {"tenantid", "tenant", "role", "status", "customerid"}
-REVIEWED = {"AcceptInvitationInput.tenant", "PropertyInput.customerId"}
+REVIEWED = {
+    "AcceptInvitationInput.tenant",
+    "PropertyInput.customerId",
+    "ContactInput.customerId",
+    "PortalUserInput.customerId",
+}
 
 
-def test_t1_no_portal_mutation_input_names_a_tenant_status_or_role_but_the_reviewed_two() -> None:
+def test_t1_no_portal_mutation_input_names_a_tenant_status_or_role_but_the_reviewed_ones() -> None:
     schema = portal_schema()
     assert schema.mutation_type is not None
     found: set[str] = set()
@@ -1306,7 +1353,7 @@ async def test_e10_adding_a_property_to_another_customer_is_not_found_and_writes
         "{ staffUsers { email } }",
         "{ customers { name contractor { plan } } }",
         "{ invoices { edges { node { number tenantId } } } }",
-        'mutation { setContactPortalAccess(contactId: "x", enabled: true) { portalAccess } }',
+        'mutation { resendInvitation(contactId: "x") { portalAccess } }',
     ],
 )
 async def test_h1_staff_only_fields_are_a_validation_error_on_the_portal_with_no_data(

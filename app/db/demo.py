@@ -1085,6 +1085,7 @@ def _request(
         customer_id=customer.row.id,
         site_id=customer.sites[site].id,
         contact_id=contact.id,
+        contact_name=contact.name,
         account_id=account.id,
         product_id=product.id if product else None,
         service_id=service.id if service else None,

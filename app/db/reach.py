@@ -101,6 +101,8 @@ class Rule:
     company_only: bool = False
     parent: tuple[type[Any], str, str] | None = None  # (table, our column, its column)
     tenant_wide: bool = False
+    # Rows the portal writes but never reads back (the audit trail of its own changes).
+    written_only: bool = False
     # Rows the portal never shows whoever asks (drafts, voided invoices...).
     shown: Callable[[type[Any], Grant], sa.ColumnElement[bool]] | None = None
 
@@ -149,7 +151,8 @@ RULES: dict[type[Any], Rule] = {
     MessageThread: Rule(customer="customer_id", company_only=True),
     Message: Rule(parent=(MessageThread, "thread_id", "id")),
     StaffUser: DENIED,
-    AuditEntry: DENIED,
+    # Portal users' changes are audited like the office's; only staff read the trail.
+    AuditEntry: Rule(written_only=True),
     PortalAccount: Rule(parent=(PortalMembership, "id", "account_id")),
 }
 
@@ -200,7 +203,7 @@ def reaches(obj: Any, grants: tuple[Grant, ...]) -> bool:
     rule = RULES.get(type(obj), DENIED)
     if rule.parent is not None:
         return True
-    if rule.tenant_wide:
+    if rule.tenant_wide or rule.written_only:
         return any(grant.tenant_id == obj.tenant_id for grant in grants)
     if rule.customer is None:
         return False

@@ -116,7 +116,7 @@ def _site_values(values: Mapping[str, Any]) -> dict[str, Any]:
     return checked
 
 
-def _contact_values(values: Mapping[str, Any]) -> dict[str, Any]:
+def contact_values(values: Mapping[str, Any]) -> dict[str, Any]:
     checked: dict[str, Any] = {}
     for name, value in values.items():
         if name == "name":
@@ -246,7 +246,7 @@ async def create_contact(
     values: Mapping[str, Any],
 ) -> Contact:
     """A company contact, or with `site_id` a contact at one of the customer's sites."""
-    checked = _contact_values(values)
+    checked = contact_values(values)
     async with ctx.db.transaction(ctx.scope) as session:
         customer = await row_of(session, Customer, customer_id, field="customerId")
         if site_id is not None:
@@ -278,7 +278,7 @@ async def create_contact(
 async def update_contact(
     ctx: Context, *, contact_id: uuid.UUID, values: Mapping[str, Any]
 ) -> Contact:
-    checked = _contact_values(values)
+    checked = contact_values(values)
     async with ctx.db.transaction(ctx.scope) as session:
         contact = await row_of(session, Contact, contact_id, field="id")
         if "email" in checked and checked["email"] is None and contact.portal_access:

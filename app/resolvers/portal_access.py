@@ -65,11 +65,33 @@ def _require_email(contact: Contact) -> str:
     return email
 
 
-async def invite(session: AsyncSession, settings: Settings, contact: Contact, email: str) -> None:
-    """Writes a fresh invitation (the earlier link stops working) and its email."""
+async def invite(
+    session: AsyncSession,
+    settings: Settings,
+    contact: Contact,
+    email: str,
+    *,
+    modules: list[str] | None = None,
+    username: str | None = None,
+    narrow: bool = False,
+) -> PortalMembership:
+    """Writes a fresh invitation (the earlier link stops working) and its email, and the
+    contact's portal user, waiting for acceptance unless it has an account already. With
+    `narrow`, the user is given `modules` (None: all its customer has) and `username`."""
     tenant = await session.get(Tenant, contact.tenant_id)
     assert tenant is not None
     _require_portal(tenant)
+    membership = (
+        await session.scalars(
+            sa.select(PortalMembership).where(col(PortalMembership.contact_id) == contact.id)
+        )
+    ).first()
+    if membership is None:
+        membership = PortalMembership(tenant_id=contact.tenant_id, contact_id=contact.id)
+        session.add(membership)
+    if narrow:
+        membership.module_override = modules
+        membership.invited_username = username
     accept_url = f"{settings.portal_app_url}/{tenant.slug}/accept-invitation"
     secret, token = await issue_token(
         session,
@@ -90,6 +112,7 @@ async def invite(session: AsyncSession, settings: Settings, contact: Contact, em
         },
         settings=settings,
     )
+    return membership
 
 
 def _audit(ctx: Context, contact: Contact, action: str, before: bool, after: bool) -> AuditEntry:
@@ -107,48 +130,57 @@ def _audit(ctx: Context, contact: Contact, action: str, before: bool, after: boo
 async def set_portal_access(ctx: Context, *, contact_id: uuid.UUID, enabled: bool) -> Contact:
     """Switching on invites the contact; switching off ends their portal sessions here at
     once (every request re-checks access) and voids any invitation still out."""
-    account_id: uuid.UUID | None = None
     async with ctx.db.transaction(ctx.scope) as session:
         contact = await _contact(session, contact_id)
-        if contact.portal_access == enabled:
-            return contact
-        contact.portal_access = enabled
-        if enabled:
-            email = _require_email(contact)
-            contact.email = email
-            await invite(session, ctx.settings, contact, email)
-        else:
-            await session.execute(
-                sa.update(OneTimeToken)
-                .where(
-                    col(OneTimeToken.contact_id) == contact.id,
-                    col(OneTimeToken.tenant_id) == contact.tenant_id,
-                    col(OneTimeToken.used_at).is_(None),
-                    col(OneTimeToken.revoked_at).is_(None),
-                )
-                .values(revoked_at=utcnow())
-            )
-            account_id = await session.scalar(
-                sa.select(col(PortalMembership.account_id)).where(
-                    col(PortalMembership.contact_id) == contact.id
-                )
-            )
-        contact.updated_at = utcnow()
-        session.add(
-            _audit(
-                ctx,
-                contact,
-                "portal_access.enabled" if enabled else "portal_access.disabled",
-                not enabled,
-                enabled,
-            )
-        )
+        account_id = await switch_access(ctx, session, contact, enabled)
     if account_id is not None:
-        await _end_sessions_without_access(ctx.db, account_id)
+        await end_sessions_without_access(ctx.db, account_id)
     return contact
 
 
-async def _end_sessions_without_access(db: Database, account_id: uuid.UUID) -> None:
+async def switch_access(
+    ctx: Context, session: AsyncSession, contact: Contact, enabled: bool, *, forget: bool = False
+) -> uuid.UUID | None:
+    """Sets the contact's access in the caller's transaction; answers the account whose
+    sessions to check once it commits. With `forget` the portal user goes too, modules and
+    all, so access given again starts afresh."""
+    if contact.portal_access == enabled and not forget:
+        return None
+    account_id: uuid.UUID | None = None
+    was = contact.portal_access
+    contact.portal_access = enabled
+    if enabled:
+        email = _require_email(contact)
+        contact.email = email
+        await invite(session, ctx.settings, contact, email)
+    else:
+        await session.execute(
+            sa.update(OneTimeToken)
+            .where(
+                col(OneTimeToken.contact_id) == contact.id,
+                col(OneTimeToken.tenant_id) == contact.tenant_id,
+                col(OneTimeToken.used_at).is_(None),
+                col(OneTimeToken.revoked_at).is_(None),
+            )
+            .values(revoked_at=utcnow())
+        )
+        membership = (
+            await session.scalars(
+                sa.select(PortalMembership).where(col(PortalMembership.contact_id) == contact.id)
+            )
+        ).first()
+        if membership is not None:
+            account_id = membership.account_id
+            if forget:
+                await session.delete(membership)
+    contact.updated_at = utcnow()
+    if was != enabled:
+        action = "portal_access.enabled" if enabled else "portal_access.disabled"
+        session.add(_audit(ctx, contact, action, was, enabled))
+    return account_id
+
+
+async def end_sessions_without_access(db: Database, account_id: uuid.UUID) -> None:
     """An account left with access at no business at all has its sessions revoked outright,
     so they stay ended even if access comes back. Until then, and for an account still in
     use elsewhere, every request re-reads the viewer, so this business is gone at once."""

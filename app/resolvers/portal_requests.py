@@ -15,6 +15,7 @@ from sqlmodel import col
 from app.auth.viewer import PortalViewer
 from app.context import Context
 from app.db.models import (
+    Contact,
     PortalModule,
     Rental,
     RequestableItem,
@@ -134,6 +135,9 @@ async def submit_request(ctx: Context, draft: RequestDraft) -> ServiceRequest:
             customer_id=site.customer_id,
             site_id=site.id,
             contact_id=grant.contact_id,
+            contact_name=await session.scalar(
+                sa.select(col(Contact.name)).where(col(Contact.id) == grant.contact_id)
+            ),
             account_id=viewer.account_id,
             product_id=product.id if product else None,
             service_id=service.id if service else None,

@@ -83,7 +83,10 @@ def _matching(
         .where(
             sa.or_(
                 folded_contains(col(Customer.name), search),
-                folded_contains(col(Contact.name), search),
+                # The name it was sent under outlives the contact.
+                folded_contains(
+                    sa.func.coalesce(col(request.contact_name), col(Contact.name)), search
+                ),
                 folded_contains(col(Site.site_number), search),
                 folded_contains(col(request.po_number), search),
             )

@@ -114,7 +114,14 @@ class ServiceRequest(LoadedNode):
         row = await info.context.loaders.site_by_id.load(self.row.site_id)
         return Site.from_row(row) if row is not None else None
 
-    @strawberry.field(description="The contact who sent it.")
+    @strawberry.field(
+        description="The name of the contact who sent it, as it was then; kept when the"
+        " contact is deleted."
+    )
+    def contact_name(self) -> str | None:
+        return self.row.contact_name
+
+    @strawberry.field(description="The contact who sent it; null once deleted.")
     async def contact(self, info: Info) -> Contact | None:
         if self.row.contact_id is None:
             return None

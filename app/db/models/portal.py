@@ -25,7 +25,8 @@ class PortalAccount(SQLModel, table=True):
 
 
 class PortalMembership(TenantOwned, table=True):
-    """Links a portal account to the contact it signs in as at one tenant."""
+    """Links a portal account to the contact it signs in as at one tenant. It is written when
+    the contact is invited, with the modules it is narrowed to, and linked on acceptance."""
 
     __tablename__ = "portal_memberships"
     __table_args__ = (
@@ -35,7 +36,10 @@ class PortalMembership(TenantOwned, table=True):
         sa.Index("ix_portal_memberships_account_id", "account_id"),
     )
 
-    account_id: uuid.UUID = Field(foreign_key="portal_accounts.id")
+    # None until the invitation is accepted: the user is invited, not yet signed up.
+    account_id: uuid.UUID | None = Field(default=None, foreign_key="portal_accounts.id")
     contact_id: uuid.UUID
+    # The username whoever invited them proposed; the account's own once accepted.
+    invited_username: str | None = Field(default=None, max_length=64)
     # None means "no narrowing" of the customer's effective modules.
     module_override: list[str] | None = Field(default=None, sa_type=sa.JSON)

@@ -48,6 +48,8 @@ class ServiceRequest(TenantOwned, table=True):
     customer_id: uuid.UUID
     site_id: uuid.UUID | None = None
     contact_id: uuid.UUID | None = None
+    # The sender's name as sent: the request keeps it when the contact is deleted.
+    contact_name: str | None = Field(default=None, max_length=200)
     account_id: uuid.UUID | None = Field(default=None, foreign_key="portal_accounts.id")
     product_id: uuid.UUID | None = None
     service_id: uuid.UUID | None = None

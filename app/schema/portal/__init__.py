@@ -21,10 +21,10 @@ from app.resolvers.diaries import appointments_page
 from app.resolvers.invoices import invoices_page
 from app.resolvers.jobs import jobs_page, upcoming_visits
 from app.resolvers.portal import viewer_contractors, viewer_customers
+from app.resolvers.portal_people import contacts_page, users_page
 from app.resolvers.portal_requests import requestable_items, requests_page
 from app.resolvers.properties import properties_page
 from app.resolvers.quotes import quotes_page
-from app.resolvers.users import users_page
 from app.schema.accounts import PortalAccount, portal_account_of
 from app.schema.build import GatewaySchema, build_schema
 from app.schema.permissions import (
@@ -41,6 +41,7 @@ from app.schema.portal.customers import Contact, Customer, Rental, Site
 from app.schema.portal.diaries import Appointment
 from app.schema.portal.invoices import Invoice, InvoiceMutation
 from app.schema.portal.jobs import Job, Visit
+from app.schema.portal.people import PeopleMutation
 from app.schema.portal.properties import PropertiesMutation
 from app.schema.portal.quotes import Quote, QuotesMutation
 from app.schema.portal.requests import RequestableItem, RequestsMutation, ServiceRequest
@@ -53,7 +54,12 @@ Contractor_ = Annotated[strawberry.ID | None, CONTRACTOR_ARGUMENT]
 
 @strawberry.type
 class Mutation(
-    PortalSignInMutation, RequestsMutation, QuotesMutation, PropertiesMutation, InvoiceMutation
+    PortalSignInMutation,
+    RequestsMutation,
+    QuotesMutation,
+    PropertiesMutation,
+    InvoiceMutation,
+    PeopleMutation,
 ):
     pass
 
@@ -242,7 +248,25 @@ class Query(BrandingQuery):
         return [RequestableItem.from_row(row) for row in rows]
 
     @strawberry.field(
-        description="Who may sign in to the portal for your companies, newest first.",
+        description="The contacts you manage at your companies, by name: the whole company's"
+        " for a company contact, your site's for a site contact.",
+        extensions=guarded(RequiresModule(PortalModule.USERS)),
+    )
+    async def contacts(
+        self,
+        info: Info,
+        contractor: Contractor_ = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> relay.Connection[Contact]:
+        page = await contacts_page(
+            info.context, contractor=contractor_filter(contractor), first=first, after=after
+        )
+        return connection(page, Contact.from_row)
+
+    @strawberry.field(
+        description="Who may sign in to the portal for your companies, invited or signed up,"
+        " newest first.",
         extensions=guarded(RequiresModule(PortalModule.USERS)),
     )
     async def users(

@@ -1,7 +1,8 @@
-"""Portal users of your company (E12): users with the USERS module."""
+"""A customer's people, managed from the portal (E11, E12): users with the USERS module."""
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 
 import strawberry
@@ -13,6 +14,12 @@ from app.db.models import PortalModule
 from app.schema.permissions import PortalModuleEnum, module_type
 from app.schema.portal.customers import Contact
 from app.schema.relay import LoadedNode
+
+
+@strawberry.enum(description="Whether a portal user has accepted their invitation.")
+class PortalUserStatus(enum.Enum):
+    INVITED = "INVITED"
+    ACTIVE = "ACTIVE"
 
 
 @strawberry.type(
@@ -41,24 +48,37 @@ class PortalUser(LoadedNode):
             row=row,
         )
 
+    @strawberry.field(description="INVITED until they accept their invitation, then ACTIVE.")
+    def status(self) -> PortalUserStatus:
+        return PortalUserStatus.INVITED if self.row.account_id is None else PortalUserStatus.ACTIVE
+
     @strawberry.field(description="The contact this user signs in as.")
     async def contact(self, info: Info) -> Contact | None:
         row = await info.context.loaders.contact_by_id.load(self.row.contact_id)
         return Contact.from_row(row) if row is not None else None
 
-    @strawberry.field
+    @strawberry.field(description="The name they chose; the contact's until they accept.")
     async def name(self, info: Info) -> str:
-        return (await self._account(info)).name
+        account = await self._account(info)
+        if account is not None:
+            return account.name
+        contact = await info.context.loaders.contact_by_id.load(self.row.contact_id)
+        return contact.name if contact is not None else ""
 
-    @strawberry.field
+    @strawberry.field(description="The address they sign in with, or were invited at.")
     async def email(self, info: Info) -> str:
-        return (await self._account(info)).email
+        account = await self._account(info)
+        if account is not None:
+            return account.email
+        contact = await info.context.loaders.contact_by_id.load(self.row.contact_id)
+        return (contact.email or "") if contact is not None else ""
 
-    @strawberry.field
+    @strawberry.field(description="Their username; the one proposed until they accept.")
     async def username(self, info: Info) -> str | None:
-        return (await self._account(info)).username
+        account = await self._account(info)
+        return account.username if account is not None else self.row.invited_username
 
-    async def _account(self, info: Info) -> models.PortalAccount:
-        account = await info.context.loaders.portal_account_by_id.load(self.row.account_id)
-        assert account is not None, "a membership the viewer can read has an account it can read"
-        return account
+    async def _account(self, info: Info) -> models.PortalAccount | None:
+        if self.row.account_id is None:
+            return None
+        return await info.context.loaders.portal_account_by_id.load(self.row.account_id)

@@ -14,7 +14,6 @@ from alembic import op
 import app.db.base
 
 revision: str = "0005"
-# Another branch adds 0004; when both are merged this follows it: down_revision = "0004".
 down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
