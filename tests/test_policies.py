@@ -20,8 +20,10 @@ from graphql import (
 )
 from strawberry.relay import to_base64
 
-from app.db.models import StaffRole
+from app.db.models import RequestableItem, RequestableKind, StaffRole, StaffUser
+from app.db.scope import SYSTEM
 from app.db.session import Database
+from app.schema.relay import LoadedNode
 from app.sdl import PORTAL_SDL, STAFF_SDL
 from app.settings import Settings
 from tests.support import STAFF, error_codes, make_tenant, staff_token
@@ -137,3 +139,52 @@ async def test_s1_each_role_field_admits_exactly_the_roles_its_sdl_prints(
         )
         refused = "ROLE_FORBIDDEN" in error_codes(response.json())
         assert refused == (rung > LADDER.index(StaffRole(minimum))), (role, response.json())
+
+
+# Node types every signed-in staff role reads: they are what the `customers` list (open to
+# TECHNICIAN) and every record's author show. Any other type says who may reach it by `node`.
+OPEN_TO_ALL_STAFF = {"Customer", "Site", "Contact", "StaffUser"}
+
+
+def _staff_node_types() -> dict[str, type[LoadedNode]]:
+    from app.schema import staff
+
+    found: dict[str, type[LoadedNode]] = {}
+    for kind in staff.staff_schema(production=False).schema_converter.type_map.values():
+        origin = getattr(kind.definition, "origin", None)
+        if isinstance(origin, type) and issubclass(origin, LoadedNode):
+            found[kind.definition.name] = origin
+    return found
+
+
+def test_s1_every_staff_node_type_says_who_may_reach_it_by_node() -> None:
+    types = _staff_node_types()
+    assert set(types) >= OPEN_TO_ALL_STAFF
+    assert {name for name, kind in types.items() if kind.visible_to is None} == OPEN_TO_ALL_STAFF
+
+
+async def test_s1_a_technician_cannot_read_a_catalogue_item_by_node(
+    db: Database, client: httpx.AsyncClient, settings: Settings
+) -> None:
+    tenant, technician = await make_tenant(db, slug="acme", role=StaffRole.TECHNICIAN)
+    item = RequestableItem(tenant_id=tenant.id, kind=RequestableKind.PRODUCT, name="Skip")
+    assistant = StaffUser(
+        tenant_id=tenant.id,
+        email="asha@acme.example",
+        name="Asha",
+        role=StaffRole.ASSISTANT_MANAGER,
+    )
+    async with db.transaction(SYSTEM) as session:
+        session.add_all([item, assistant])
+    document = "query ($id: ID!) { node(id: $id) { ... on RequestableItem { name } } }"
+    variables = {"id": to_base64("RequestableItem", str(item.id))}
+    seen = {}
+    for user in (technician, assistant):
+        token = await staff_token(db, settings, user)
+        response = await client.post(
+            STAFF,
+            json={"query": document, "variables": variables},
+            headers={"authorization": f"Bearer {token}"},
+        )
+        seen[user.role] = response.json()["data"]["node"]
+    assert seen == {StaffRole.TECHNICIAN: None, StaffRole.ASSISTANT_MANAGER: {"name": "Skip"}}

@@ -27,6 +27,8 @@ CATALOG_ROLE = StaffRole.MANAGER
 @strawberry.type(description="A product or service customers may ask for in the portal.")
 class RequestableItem(LoadedNode):
     loader_name = "requestable_item_by_id"
+    # Staff reach it through the requests inbox (and a manager through the catalogue).
+    visible_to = RequiresRole(StaffRole.ASSISTANT_MANAGER)
     id: relay.NodeID[str]
     kind: RequestableKind  # type: ignore[valid-type]
     name: str

@@ -9,7 +9,9 @@ from strawberry import relay
 
 from app.context import Info
 from app.db import models
+from app.db.models import StaffRole
 from app.schema.customers import Customer, Site
+from app.schema.permissions import RequiresRole
 from app.schema.relay import LoadedNode
 
 JobStatus = strawberry.enum(models.JobStatus, name="JobStatus", description="Where a job is.")
@@ -18,6 +20,8 @@ JobStatus = strawberry.enum(models.JobStatus, name="JobStatus", description="Whe
 @strawberry.type(description="A piece of work for a customer.")
 class Job(LoadedNode):
     loader_name = "job_by_id"
+    # Staff reach it through the requests inbox, as what a request was converted into.
+    visible_to = RequiresRole(StaffRole.ASSISTANT_MANAGER)
     id: relay.NodeID[str]
     number: str
     title: str

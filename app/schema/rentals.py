@@ -9,14 +9,18 @@ from strawberry import relay
 
 from app.context import Info
 from app.db import models
+from app.db.models import StaffRole
 from app.schema.catalog import RequestableItem
 from app.schema.customers import Site
+from app.schema.permissions import RequiresRole
 from app.schema.relay import LoadedNode
 
 
 @strawberry.type(description="A product on hire at a customer's site.")
 class Rental(LoadedNode):
     loader_name = "rental_by_id"
+    # Staff reach it through the requests inbox, as what a request was converted into.
+    visible_to = RequiresRole(StaffRole.ASSISTANT_MANAGER)
     id: relay.NodeID[str]
     reference: str
     description: str
