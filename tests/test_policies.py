@@ -153,7 +153,7 @@ def _staff_node_types() -> dict[str, type[LoadedNode]]:
     for kind in staff.staff_schema(production=False).schema_converter.type_map.values():
         origin = getattr(kind.definition, "origin", None)
         if isinstance(origin, type) and issubclass(origin, LoadedNode):
-            found[kind.definition.name] = origin
+            found[origin.__name__] = origin
     return found
 
 
