@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -68,7 +69,21 @@ class GraphQLEndpoint(GraphQL[Context, None]):
     async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
         # Refusals before any GraphQL runs answer in the same shape as GraphQL errors.
         try:
-            return await super().run(request, context, root_value)
+            async with asyncio.timeout(self.settings.request_time_limit):
+                return await super().run(request, context, root_value)
+        except TimeoutError:
+            # Cancelled where it stood: an open transaction rolls back, nothing half-written.
+            return JSONResponse(
+                {
+                    "errors": [
+                        {
+                            "message": "The request took too long and was stopped.",
+                            "extensions": {"code": ErrorCode.TIMEOUT.value},
+                        }
+                    ]
+                },
+                status_code=503,
+            )
         except HTTPException as refusal:
             code = _REFUSAL_CODES.get(refusal.status_code, ErrorCode.BAD_REQUEST)
             return JSONResponse(

@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     # Bearer access tokens stay short: a revoked session is over within this many seconds.
     access_token_seconds: int = 300
     max_body_bytes: int = 64 * 1024
+    # A GraphQL request still running after this many seconds is cancelled and rolled back.
+    request_time_limit: float = Field(default=15.0, ge=0)
     database_pool_size: int = 10
     seed_demo: bool = True
     var_dir: Path = Path("./var")

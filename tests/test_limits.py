@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
+from graphql import FragmentDefinitionNode, OperationDefinitionNode, parse, validate
 from joserfc import jwt
 from joserfc.jwk import OctKey
 from sqlmodel import col
@@ -20,14 +21,33 @@ from sqlmodel import col
 from app.auth.resolve import COOKIE_NAMES
 from app.auth.sessions import start_session
 from app.auth.tokens import Audience, issue_access_token
-from app.db.models import SessionAudience, SessionClient, StaffUser
+from app.db.models import Customer, SessionAudience, SessionClient, StaffUser
 from app.db.scope import SYSTEM
 from app.db.session import Database
 from app.main import create_app
-from app.schema.limits import MAX_ALIASES, MAX_DEPTH, MAX_TOKENS
+from app.resolvers.pagination import MAX_PAGE_SIZE
+from app.schema.limits import (
+    _DEPTH_RULE,
+    MAX_ALIASES,
+    MAX_COST,
+    MAX_DEPTH,
+    MAX_TOKENS,
+    _Reckoning,
+)
+from app.schema.portal import portal_schema
+from app.schema.staff import staff_schema
+from app.sdl import PORTAL_SDL
 from app.settings import Settings
 from tests.conftest import http_client, make_settings
-from tests.support import PORTAL, STAFF, gql, make_customers, make_tenant, staff_token
+from tests.support import (
+    PORTAL,
+    STAFF,
+    count_statements,
+    gql,
+    make_customers,
+    make_tenant,
+    staff_token,
+)
 
 # Production refuses to start without a real secret and an SMTP server.
 PRODUCTION = {"env": "production", "secret_key": "x" * 40, "smtp_url": "smtp://127.0.0.1:1"}
@@ -116,10 +136,17 @@ async def test_h3_depth_past_the_limit_is_rejected_before_execution(
     assert "exceeds maximum operation depth" in errors
 
 
-async def test_h3_depth_at_the_limit_runs(
+def test_h3_depth_at_the_limit_passes_the_depth_rule() -> None:
+    # Run in full, this document's five nested lists would cost too much (below).
+    schema = staff_schema(production=False)._schema
+    assert validate(schema, parse(nested(MAX_DEPTH)), [_DEPTH_RULE]) == []
+    assert validate(schema, parse(nested(MAX_DEPTH + 1)), [_DEPTH_RULE]) != []
+
+
+async def test_h3_nested_edges_within_both_limits_run(
     db: Database, client: httpx.AsyncClient, settings: Settings, staff: StaffUser
 ) -> None:
-    body = await gql(client, nested(MAX_DEPTH), token=await staff_token(db, settings, staff))
+    body = await gql(client, nested(7), token=await staff_token(db, settings, staff))
     assert "errors" not in body
     [edge] = body["data"]["customers"]["edges"]
     assert edge["node"]["contacts"]
@@ -456,3 +483,80 @@ async def test_h1_an_unsafe_caller_request_id_is_replaced(
         STAFF, json={"query": "{ __typename }"}, headers={"x-request-id": unsafe}
     )
     assert response.headers["x-request-id"] not in ("", unsafe)
+
+
+# H3: what an operation may cost, and how long it may take (SECURITY row 10)
+
+NESTED_LISTS = (
+    "query ($first: Int) { customers(first: $first) { edges { node { name sites {"
+    " name contacts { name } } } } } }"
+)
+
+
+async def test_h3_three_nested_lists_past_the_cost_limit_are_refused_before_running(
+    db: Database, client: httpx.AsyncClient, settings: Settings, staff: StaffUser
+) -> None:
+    token = await staff_token(db, settings, staff)
+    with count_statements(db) as counter:
+        body = await gql(client, NESTED_LISTS, {"first": 100}, token=token)
+    assert body["data"] is None
+    assert [error["extensions"]["code"] for error in body["errors"]] == ["QUERY_TOO_COSTLY"]
+    # Only signing the viewer in ran; no customer was read.
+    assert counter.count > 0
+    assert not any("FROM customers" in statement for statement in counter.statements)
+
+
+async def test_h3_the_same_lists_in_small_pages_run(
+    db: Database, client: httpx.AsyncClient, settings: Settings, staff: StaffUser
+) -> None:
+    token = await staff_token(db, settings, staff)
+    body = await gql(client, NESTED_LISTS, {"first": 5}, token=token)
+    assert "errors" not in body
+    assert len(body["data"]["customers"]["edges"]) == 1
+
+
+async def test_h3_a_literal_page_past_the_cap_is_reckoned_at_the_cap() -> None:
+    schema = staff_schema(production=False)
+    document = "{ customers(first: 1000000) { edges { node { name } } } }"
+    assert reckoned(schema, document) == reckoned(schema, document.replace("1000000", "100"))
+
+
+def reckoned(schema: Any, document: str, variables: dict[str, Any] | None = None) -> int:
+    parsed = parse(document)
+    [operation] = [d for d in parsed.definitions if isinstance(d, OperationDefinitionNode)]
+    fragments = {
+        d.name.value: d for d in parsed.definitions if isinstance(d, FragmentDefinitionNode)
+    }
+    root = schema._schema.get_root_type(operation.operation)
+    return _Reckoning(schema._schema, fragments, variables or {}).cost(
+        operation.selection_set, root
+    )
+
+
+def test_h3_every_portal_operation_is_well_within_the_cost_limit() -> None:
+    schema = portal_schema(production=False)
+    costs = {
+        path.stem: reckoned(schema, path.read_text(), {"first": MAX_PAGE_SIZE})
+        for path in (PORTAL_SDL.parent / "operations").glob("*.graphql")
+    }
+    assert max(costs.values()) * 2 <= MAX_COST, costs
+
+
+async def test_h3_a_request_past_the_time_limit_is_stopped_and_writes_nothing(
+    db: Database, database_url: str, staff: StaffUser
+) -> None:
+    app = create_app(make_settings(database_url, request_time_limit=0), db=db)
+    token = await staff_token(db, make_settings(database_url), staff)
+    async with http_client(app) as http:
+        response = await http.post(
+            STAFF,
+            json={"query": 'mutation { createCustomer(input: {name: "Late Ltd"}) { id } }'},
+            headers=bearer(token),
+        )
+    assert response.status_code == 503
+    assert response.json()["errors"][0]["extensions"]["code"] == "TIMEOUT"
+    async with db.session(SYSTEM) as session:
+        late = await session.scalar(
+            sa.select(sa.func.count()).select_from(Customer).where(col(Customer.name) == "Late Ltd")
+        )
+    assert late == 0

@@ -11,7 +11,12 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from app.schema.errors import ErrorCode, MaskUnexpectedErrors, log_unexpected
-from app.schema.limits import DocumentLimits, DocumentLimitsWithoutIntrospection, TokenLimit
+from app.schema.limits import (
+    CostLimit,
+    DocumentLimits,
+    DocumentLimitsWithoutIntrospection,
+    TokenLimit,
+)
 
 
 class GatewaySchema(strawberry.Schema):
@@ -36,6 +41,7 @@ def build_schema(
         DocumentLimits if introspection else DocumentLimitsWithoutIntrospection,
         ParserCache,
         ValidationCache,
+        CostLimit,
         MaskUnexpectedErrors,
     ]
     return GatewaySchema(

@@ -8,30 +8,54 @@
 - Tokens 2,500: the largest operation in `frontend-contract/` is a few hundred tokens; a
   document ten times larger is an attack on the parser, not a screen.
 - Page size: see `app.resolvers.pagination.MAX_PAGE_SIZE`.
+- Cost 10,000: every field costs one, times the rows it may be asked for: a connection's
+  `first` (its default when left out, never past the page cap) and 10 for a plain list.
+  The costliest operation in `frontend-contract/` with full pages of 100 (invoices with
+  their lines) is about 3,500; a page of 100 customers with every site's contacts, three
+  nested lists, is over 13,000 and refused before any of it runs. Introspection costs nothing here: the depth limit bounds it, and it
+  is off on the portal in production.
+- Time 15 s (`PORTAL_REQUEST_TIME_LIMIT`): no screen waits that long; past it the request is
+  cancelled, its transaction rolled back, and the client told `TIMEOUT`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
+from typing import Any
+
 from graphql import (
     ASTValidationRule,
+    ExecutionResult,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
+    GraphQLList,
+    GraphQLNamedType,
+    GraphQLNonNull,
+    GraphQLSchema,
     InlineFragmentNode,
+    IntValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
     ValidationContext,
     ValidationRule,
+    VariableNode,
+    get_named_type,
 )
 from graphql.validation import NoSchemaIntrospectionCustomRule
-from strawberry.extensions import AddValidationRules, MaxTokensLimiter
+from strawberry.extensions import AddValidationRules, MaxTokensLimiter, SchemaExtension
 from strawberry.extensions.max_aliases import create_validator as alias_validator
 from strawberry.extensions.query_depth_limiter import create_validator as depth_validator
+
+from app.errors import ErrorCode
 
 MAX_DEPTH = 12
 MAX_ALIASES = 30
 MAX_TOKENS = 2500
+MAX_COST = 10_000
+# What a plain list (a customer's sites, an invoice's lines) is reckoned to hold.
+LIST_COST = 10
 
 # Fields that check a secret: one per document, so aliases cannot multiply the guesses a
 # request makes (each attempt also counts against the rate limits on its own).
@@ -114,3 +138,108 @@ class DocumentLimitsWithoutIntrospection(AddValidationRules):
 class TokenLimit(MaxTokensLimiter):
     def __init__(self) -> None:
         super().__init__(max_token_count=MAX_TOKENS)
+
+
+class CostLimit(SchemaExtension):
+    """Refuses an operation whose worst case is too large before it runs. Runs after
+    validation, on the operation chosen, with its variables, so `first: $first` counts as
+    what was sent."""
+
+    def on_execute(self) -> Iterator[None]:
+        context = self.execution_context
+        document, operation = context.graphql_document, context.operation_name
+        chosen = [
+            definition
+            for definition in (document.definitions if document else ())
+            if isinstance(definition, OperationDefinitionNode)
+            and (operation is None or (definition.name and definition.name.value == operation))
+        ]
+        if document is not None and len(chosen) == 1:
+            fragments = {
+                definition.name.value: definition
+                for definition in document.definitions
+                if isinstance(definition, FragmentDefinitionNode)
+            }
+            schema: GraphQLSchema = context.schema._schema
+            root = schema.get_root_type(chosen[0].operation)
+            reckoning = _Reckoning(schema, fragments, context.variables or {})
+            cost = reckoning.cost(chosen[0].selection_set, root) if root is not None else 0
+            if cost > MAX_COST:
+                error = GraphQLError(
+                    f"This operation could cost {cost}, over the limit of {MAX_COST}; ask"
+                    " for smaller pages or fewer nested lists.",
+                    extensions={"code": ErrorCode.QUERY_TOO_COSTLY.value},
+                )
+                context.result = ExecutionResult(data=None, errors=[error])
+        yield
+
+
+class _Reckoning:
+    def __init__(
+        self,
+        schema: GraphQLSchema,
+        fragments: Mapping[str, FragmentDefinitionNode],
+        variables: Mapping[str, Any],
+    ) -> None:
+        self.schema = schema
+        self.fragments = fragments
+        self.variables = variables
+
+    def cost(
+        self,
+        selection_set: SelectionSetNode | None,
+        parent: Any,
+        page: int = 1,
+        seen: frozenset[str] = frozenset(),
+    ) -> int:
+        if selection_set is None or parent is None:
+            return 0
+        total = 0
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                total += self._field(selection, parent, page, seen)
+            elif isinstance(selection, InlineFragmentNode):
+                kind = (
+                    self.schema.get_type(selection.type_condition.name.value)
+                    if selection.type_condition
+                    else parent
+                )
+                total += self.cost(selection.selection_set, kind, page, seen)
+            elif isinstance(selection, FragmentSpreadNode):
+                name = selection.name.value
+                fragment = self.fragments.get(name)
+                if fragment is not None and name not in seen:
+                    kind = self.schema.get_type(fragment.type_condition.name.value)
+                    total += self.cost(fragment.selection_set, kind, page, seen | {name})
+        return total
+
+    def _field(self, node: FieldNode, parent: Any, page: int, seen: frozenset[str]) -> int:
+        name = node.name.value
+        fields = getattr(parent, "fields", {})
+        if name.startswith("__") or name not in fields:
+            return 0
+        field = fields[name]
+        named: GraphQLNamedType = get_named_type(field.type)
+        inner = field.type.of_type if isinstance(field.type, GraphQLNonNull) else field.type
+        if named.name.endswith("Connection"):
+            # The page's rows are counted at its `edges`.
+            return 1 + self.cost(node.selection_set, named, self._first(node, field), seen)
+        times = 1
+        if isinstance(inner, GraphQLList):
+            times = page if parent.name.endswith("Connection") and name == "edges" else LIST_COST
+        return 1 + times * self.cost(node.selection_set, named, 1, seen)
+
+    def _first(self, node: FieldNode, field: Any) -> int:
+        from app.resolvers.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+
+        asked: Any = None
+        for argument in node.arguments or ():
+            if argument.name.value != "first":
+                continue
+            if isinstance(argument.value, IntValueNode):
+                asked = int(argument.value.value)
+            elif isinstance(argument.value, VariableNode):
+                asked = self.variables.get(argument.value.name.value)
+        if not isinstance(asked, int) or asked < 0:
+            return DEFAULT_PAGE_SIZE
+        return min(asked, MAX_PAGE_SIZE)
