@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from joserfc import jwt
 from joserfc.jwk import OctKey
 from sqlmodel import col
+from starlette.applications import Starlette
 
 from app.auth.passwords import hash_password
 from app.auth.tokens import Audience, issue_access_token
@@ -76,6 +77,8 @@ CHANGE_PASSWORD = """mutation ($current: String!, $new: String!) {
 }"""
 NEW_PASSWORD = "a brand new and rather long passphrase"
 ONE_FIELD = "Send one sign-in or token field per request."
+# The address httpx gives requests sent straight to the app.
+CLIENT_ADDRESS = "127.0.0.1"
 EVIL = "https://evil.example"
 
 
@@ -507,7 +510,7 @@ REJECTED_DOCUMENTS = {
 
 
 @pytest.mark.parametrize("document", REJECTED_DOCUMENTS.values(), ids=REJECTED_DOCUMENTS.keys())
-async def test_p2_repeated_credential_fields_are_rejected_before_any_attempt_counts(
+async def test_p2_repeated_credential_fields_are_rejected_and_each_counts_against_the_address(
     client: httpx.AsyncClient, db: Database, document: tuple[str, str]
 ) -> None:
     tenant, _ = await make_tenant(db, slug="acme")
@@ -516,17 +519,33 @@ async def test_p2_repeated_credential_fields_are_rejected_before_any_attempt_cou
     body = await gql(client, query, path=path)
     assert body["data"] is None
     assert ONE_FIELD in [error["message"] for error in body["errors"]]
-    assert await counted_attempts(db) == []
+    # Nothing ran, and no account's counter moved: only the sender's address paid.
+    attempts = query.count("signIn(") + query.count("requestPasswordReset(")
+    attempts *= 2 if "...Guess ...Guess" in query else 1
+    assert await counters(db) == {f"sign-in:address:{CLIENT_ADDRESS}": attempts}
     assert await outbox_size(db) == 0
 
 
-async def test_p2_the_account_signs_in_normally_right_after_a_rejected_alias_flood(
-    client: httpx.AsyncClient, db: Database, side: Side
+async def counters(db: Database) -> dict[str, int]:
+    async with db.session(SYSTEM) as session:
+        rows = await session.execute(
+            sa.select(col(RateLimitCounter.key), col(RateLimitCounter.hits))
+        )
+        return {key: hits for key, hits in rows}
+
+
+async def test_p2_an_alias_flood_spends_its_address_but_the_account_signs_in_elsewhere(
+    client: httpx.AsyncClient, app: Starlette, db: Database, side: Side
 ) -> None:
     body = await gql(client, _aliased(GUESS[side.path], 100), path=side.path)
     assert body["data"] is None and body["errors"]
-    assert await counted_attempts(db) == []
-    assert await sign_in_codes(client, side) == []
+    assert await sign_in_codes(client, side) == ["RATE_LIMITED"]
+    elsewhere = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app, client=("203.0.113.9", 50000)),
+        base_url="http://testserver",
+    )
+    async with elsewhere:
+        assert await sign_in_codes(elsewhere, side) == []
 
 
 async def test_p2_after_ten_wrong_passwords_even_the_right_one_is_rate_limited(

@@ -1,6 +1,7 @@
 """Attempt counters every worker shares: in the database by default, in Redis when set.
 
-Each attempt counts, however it arrives: aliased fields in one document each call `hit`.
+Each attempt counts, however it arrives: a document refused for holding several sign-in or
+token fields counts every one of them against the sender's address.
 """
 
 from __future__ import annotations
@@ -35,8 +36,8 @@ TOKEN_PER_ADDRESS = Limit("token:address", 30, timedelta(minutes=15))
 
 
 class RateLimiter(Protocol):
-    async def hit(self, limit: Limit, subject: str) -> bool:
-        """Counts one attempt; False when the limit is already spent."""
+    async def hit(self, limit: Limit, subject: str, *, attempts: int = 1) -> bool:
+        """Counts `attempts` attempts; False when the limit is spent."""
         ...
 
 
@@ -46,12 +47,14 @@ class DatabaseRateLimiter:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def hit(self, limit: Limit, subject: str, *, now: datetime | None = None) -> bool:
+    async def hit(
+        self, limit: Limit, subject: str, *, attempts: int = 1, now: datetime | None = None
+    ) -> bool:
         now = now or utcnow()
         counter = RateLimitCounter.__table__.c  # type: ignore[attr-defined]
         insert = postgresql_insert if self._db.dialect == "postgresql" else sqlite_insert
         statement = insert(RateLimitCounter).values(
-            key=f"{limit.name}:{subject.lower()}", window_started_at=now, hits=1
+            key=f"{limit.name}:{subject.lower()}", window_started_at=now, hits=attempts
         )
         # A window that began before this cut-off is over: the attempt starts a new one.
         expired = counter.window_started_at <= sa.bindparam(
@@ -60,7 +63,7 @@ class DatabaseRateLimiter:
         upsert = statement.on_conflict_do_update(
             index_elements=[counter.key],
             set_={
-                "hits": sa.case((expired, 1), else_=counter.hits + 1),
+                "hits": sa.case((expired, attempts), else_=counter.hits + attempts),
                 "window_started_at": sa.case(
                     (expired, statement.excluded.window_started_at), else_=counter.window_started_at
                 ),
@@ -79,10 +82,10 @@ class RedisRateLimiter:
 
         self._redis = Redis.from_url(url)
 
-    async def hit(self, limit: Limit, subject: str) -> bool:
+    async def hit(self, limit: Limit, subject: str, *, attempts: int = 1) -> bool:
         key = f"portal:rate:{limit.name}:{subject.lower()}"
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.incr(key)
+            pipe.incrby(key, attempts)
             pipe.expire(key, int(limit.window.total_seconds()), nx=True)
             hits, _ = await pipe.execute()
         return int(hits) <= limit.attempts

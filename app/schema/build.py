@@ -13,6 +13,7 @@ from strawberry.types import ExecutionContext
 from app.schema.errors import ErrorCode, MaskUnexpectedErrors, log_unexpected
 from app.schema.limits import (
     CostLimit,
+    CountRefusedAttempts,
     DocumentLimits,
     DocumentLimitsWithoutIntrospection,
     TokenLimit,
@@ -41,6 +42,7 @@ def build_schema(
         DocumentLimits if introspection else DocumentLimitsWithoutIntrospection,
         ParserCache,
         ValidationCache,
+        CountRefusedAttempts,
         CostLimit,
         MaskUnexpectedErrors,
     ]

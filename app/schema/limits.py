@@ -12,15 +12,15 @@
   `first` (its default when left out, never past the page cap) and 10 for a plain list.
   The costliest operation in `frontend-contract/` with full pages of 100 (invoices with
   their lines) is about 3,500; a page of 100 customers with every site's contacts, three
-  nested lists, is over 13,000 and refused before any of it runs. Introspection costs nothing here: the depth limit bounds it, and it
-  is off on the portal in production.
+  nested lists, is over 13,000 and refused before any of it runs. Introspection costs
+  nothing here: the depth limit bounds it, and it is off on the portal in production.
 - Time 15 s (`PORTAL_REQUEST_TIME_LIMIT`): no screen waits that long; past it the request is
   cancelled, its transaction rolled back, and the client told `TIMEOUT`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
 
 from graphql import (
@@ -87,7 +87,40 @@ class OneCredentialFieldPerDocument(ValidationRule):
             if isinstance(definition, OperationDefinitionNode)
         )
         if found > 1:
-            context.report_error(GraphQLError("Send one sign-in or token field per request."))
+            context.report_error(GraphQLError(ONE_CREDENTIAL_FIELD))
+
+
+ONE_CREDENTIAL_FIELD = "Send one sign-in or token field per request."
+
+
+class CountRefusedAttempts(SchemaExtension):
+    """A document refused for holding several sign-in or token fields still counts each of
+    them against the sender's address, so a flood of aliased guesses spends that address's
+    attempts. Not the account's: a stranger's flood must not lock its owner out."""
+
+    async def on_validate(self) -> AsyncIterator[None]:
+        yield
+        context = self.execution_context
+        errors = context.pre_execution_errors or []
+        if context.graphql_document is None or not any(
+            error.message == ONE_CREDENTIAL_FIELD for error in errors
+        ):
+            return
+        fragments = {
+            definition.name.value: definition
+            for definition in context.graphql_document.definitions
+            if isinstance(definition, FragmentDefinitionNode)
+        }
+        attempts = sum(
+            _count_credential_fields(definition.selection_set, fragments, frozenset())
+            for definition in context.graphql_document.definitions
+            if isinstance(definition, OperationDefinitionNode)
+        )
+        from app.auth.ratelimit import SIGN_IN_PER_ADDRESS
+
+        request = context.context.request
+        address = request.client.host if request.client else "unknown"
+        await context.context.rate_limiter.hit(SIGN_IN_PER_ADDRESS, address, attempts=attempts)
 
 
 def _count_credential_fields(
