@@ -22,6 +22,7 @@ import pytest
 import sqlalchemy as sa
 from graphql import (
     GraphQLInputObjectType,
+    GraphQLNonNull,
     GraphQLObjectType,
     GraphQLSchema,
     build_schema,
@@ -1446,3 +1447,74 @@ async def test_t1_a_site_contacts_scope_cannot_write_a_request_at_another_site(
     async with demo_db.transaction(Scope.portal(grants)) as session:
         session.add(request(quayside, "PR-9903"))
     assert len(await ids_of(demo_db, ServiceRequest, col(ServiceRequest.number) == "PR-9903")) == 1
+
+
+# -- 7. @requiresContact, generated from the SDL (E14) ----------------------------------------
+
+# How to reach a field of each object type from the root; a type newly given a
+# contact-guarded field must be added here, or the test below fails naming it.
+PATHS_TO_TYPES = {"Query": "", "Mutation": "", "Customer": "customers"}
+
+
+def contact_guarded_fields() -> list[tuple[str, str]]:
+    schema = portal_schema()
+    return sorted(
+        (type_name, field_name)
+        for type_name, kind in schema.type_map.items()
+        if isinstance(kind, GraphQLObjectType)
+        for field_name, field in kind.fields.items()
+        if "requiresContact" in field_directives(field)
+    )
+
+
+def contact_guarded_document(type_name: str, field_name: str) -> str:
+    schema = portal_schema()
+    kind = schema.type_map[type_name]
+    assert isinstance(kind, GraphQLObjectType)
+    field = kind.fields[field_name]
+    passed = ", ".join(
+        f"{name}: {dummy_value(argument.type)}"
+        for name, argument in field.args.items()
+        if isinstance(argument.type, GraphQLNonNull)
+    )
+    call = f"{field_name}({passed})" if passed else field_name
+    named = get_named_type(field.type)
+    selection = f"{call} {{ __typename }}" if isinstance(named, GraphQLObjectType) else call
+    path = PATHS_TO_TYPES[type_name]
+    inner = f"{path} {{ {selection} }}" if path else selection
+    return f"{'mutation' if type_name == 'Mutation' else 'query'} {{ {inner} }}"
+
+
+def dummy_value(kind: Any) -> str:
+    named = get_named_type(kind)
+    if isinstance(named, GraphQLInputObjectType):
+        fields = ", ".join(
+            f"{name}: {dummy_value(field.type)}"
+            for name, field in named.fields.items()
+            if isinstance(field.type, GraphQLNonNull)
+        )
+        return f"{{{fields}}}"
+    return {"Int": "1", "Boolean": "true", "Date": '"2026-01-01"'}.get(named.name, '"x"')
+
+
+def test_e14_every_contact_guarded_field_has_a_way_in() -> None:
+    fields = contact_guarded_fields()
+    assert fields, "the SDL prints @requiresContact somewhere"
+    assert {type_name for type_name, _ in fields} <= set(PATHS_TO_TYPES), fields
+
+
+@pytest.mark.parametrize(
+    ("type_name", "field_name"),
+    contact_guarded_fields(),
+    ids=[".".join(field) for field in contact_guarded_fields()],
+)
+async def test_e14_each_contact_guarded_field_refuses_a_site_contact_and_admits_a_company_one(
+    demo_db: Database, demo_client: httpx.AsyncClient, type_name: str, field_name: str
+) -> None:
+    document = contact_guarded_document(type_name, field_name)
+    counted = await counts(demo_db)
+    site = await ask(demo_client, await token_for(demo_db, SITE), document)
+    assert "CONTACT_FORBIDDEN" in error_codes(site), (document, site)
+    assert await counts(demo_db) == counted
+    company = await ask(demo_client, await token_for(demo_db, COMPANY), document)
+    assert "CONTACT_FORBIDDEN" not in error_codes(company), (document, company)
