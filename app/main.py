@@ -18,7 +18,7 @@ from starlette.routing import Route
 from strawberry.asgi import GraphQL
 from strawberry.types.unset import UNSET
 
-from app.auth.cookies import cross_site
+from app.auth.cookies import cross_site, lacks_csrf_header
 from app.auth.ratelimit import DatabaseRateLimiter, RateLimiter, RedisRateLimiter
 from app.auth.resolve import resolve_viewer
 from app.auth.tokens import Audience
@@ -94,6 +94,10 @@ class GraphQLEndpoint(GraphQL[Context, None]):
     async def get_context(self, request: Request, response: Any) -> Context:  # type: ignore[override]
         if request.method != "GET" and cross_site(request, self.settings):
             raise HTTPException(403, "Requests from pages of another site are refused.")
+        if lacks_csrf_header(request, self.audience):
+            raise HTTPException(
+                403, "Send the X-CSRF-Protection header with requests signed in by cookie."
+            )
         try:
             viewer = await resolve_viewer(request, self.db, self.settings, self.audience)
         except Unauthenticated as error:

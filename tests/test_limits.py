@@ -104,7 +104,8 @@ def aliased(count: int, field: str = "viewer { id }") -> str:
 
 
 async def browser_cookie(db: Database, settings: Settings, user: StaffUser) -> dict[str, str]:
-    """The Cookie header of a real staff browser session."""
+    """The headers a browser app sends with a real staff session: its cookie, and the CSRF
+    header a page of another site cannot add."""
     async with db.transaction(SYSTEM) as session:
         credentials = await start_session(
             session,
@@ -114,7 +115,10 @@ async def browser_cookie(db: Database, settings: Settings, user: StaffUser) -> d
             tenant_id=user.tenant_id,
             staff_user_id=user.id,
         )
-    return {"cookie": f"{COOKIE_NAMES[Audience.STAFF]}={credentials.cookie}"}
+    return {
+        "cookie": f"{COOKIE_NAMES[Audience.STAFF]}={credentials.cookie}",
+        "x-csrf-protection": "1",
+    }
 
 
 async def signed_in_as(client: httpx.AsyncClient, headers: dict[str, str]) -> str | None:
@@ -364,6 +368,24 @@ async def test_p5_a_json_post_from_a_foreign_origin_is_refused(
     assert response.status_code == 403
     assert response.json()["errors"][0]["extensions"]["code"] == "CSRF_FAILED"
     assert await signed_in_as(client, cookie) == staff.email
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "text/plain"])
+async def test_p5_a_cookie_post_without_the_csrf_header_is_refused_and_changes_nothing(
+    db: Database, client: httpx.AsyncClient, settings: Settings, staff: StaffUser, content_type: str
+) -> None:
+    headers = await browser_cookie(db, settings, staff)
+    bare = {"cookie": headers["cookie"], "content-type": content_type}
+    response = await client.post(
+        STAFF, content=json.dumps({"query": "mutation { signOut }"}), headers=bare
+    )
+    assert response.status_code == 403
+    assert response.json()["errors"][0]["extensions"]["code"] == "CSRF_FAILED"
+    assert await signed_in_as(client, headers) == staff.email
+    # The same request as the app sends it goes through.
+    signed_out = await client.post(STAFF, json={"query": "mutation { signOut }"}, headers=headers)
+    assert signed_out.json() == {"data": {"signOut": True}}
+    assert await signed_in_as(client, headers) is None
 
 
 # P5: abused bearer tokens

@@ -149,6 +149,7 @@ async def portal(
         headers["authorization"] = f"Bearer {token}"
     if cookie is not None:
         headers["cookie"] = f"{COOKIE}={cookie}"
+        headers["x-csrf-protection"] = "1"
     document = {"query": OPERATIONS[operation], "operationName": operation}
     return await client.post(
         PORTAL, json={**document, "variables": variables or {}}, headers=headers

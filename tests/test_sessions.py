@@ -151,7 +151,9 @@ def credentials_headers(
     if token is not None:
         sent["authorization"] = f"Bearer {token}"
     if cookie is not None:
+        # As a browser app sends it: the cookie, and the header a foreign page cannot add.
         sent["cookie"] = f"{COOKIE_NAMES[path]}={cookie}"
+        sent["x-csrf-protection"] = "1"
     return sent
 
 

@@ -53,3 +53,19 @@ def cross_site(request: Request, settings: Settings) -> bool:
         fetch_site = request.headers.get("sec-fetch-site")
         return fetch_site is not None and fetch_site not in ("same-origin", "same-site", "none")
     return origin.lower() not in allowed_origins(settings)
+
+
+# Browser apps send this header (any value) with every POST signed in by cookie. A page of
+# another site cannot add it without a CORS preflight we never grant, so it stands even
+# where an old browser leaves out Origin.
+CSRF_HEADER = "x-csrf-protection"
+
+
+def lacks_csrf_header(request: Request, audience: Audience) -> bool:
+    """True for a request that would act on the session cookie without the CSRF header."""
+    if request.method in ("GET", "HEAD"):
+        return False
+    rides_on_cookie = bool(request.cookies.get(COOKIE_NAMES[audience])) and not (
+        request.headers.get("authorization")
+    )
+    return rides_on_cookie and not request.headers.get(CSRF_HEADER)
