@@ -33,6 +33,7 @@ from app.db.models import (
     Tenant,
 )
 from app.db.reach import Grant, effective_modules
+from app.db.scope import SYSTEM
 from app.errors import AppError, ErrorCode, NotFound
 from app.resolvers.audit import audit_entry
 from app.resolvers.customers import apply_change, contact_values, row_of
@@ -266,7 +267,8 @@ async def delete_contact(ctx: Context, *, contact_id: uuid.UUID) -> uuid.UUID:
         contact = await row_of(session, Contact, contact_id, field="id")
         _managing(viewer, contact)
         _not_yourself(viewer, contact)
-        account_id = await switch_access(ctx, session, contact, False, forget=True)
+        # Its portal user goes with it (the foreign key cascades).
+        account_id = await switch_access(ctx, session, contact, False)
         # Every request it sent, whatever modules the deleter has: the link goes, the request
         # and the name on it stay. Core, so the viewer's reach does not narrow it; the
         # contact was reached above, and the tenant and contact pin it.
@@ -310,12 +312,35 @@ async def set_contact_access(ctx: Context, *, contact_id: uuid.UUID, enabled: bo
     return contact
 
 
-async def _username_free(session: AsyncSession, username: str | None, email: str) -> None:
-    if username is None:
-        return
-    holder = await session.scalar(
-        sa.select(col(PortalAccount.email)).where(col(PortalAccount.username) == username)
-    )
+async def _unclaimed(
+    ctx: Context, *, tenant_id: uuid.UUID, customer_id: uuid.UUID, email: str, username: str | None
+) -> None:
+    """A new user's email may not already sign in for this company, nor its username belong
+    to anyone else. Both are read across the business and every account: a site contact
+    cannot see its company's other users, nor anyone else's account, but the clash is real.
+    The answer tells no more than accepting an invitation with that username would."""
+    async with ctx.db.session(SYSTEM) as session:
+        already = await session.scalar(
+            sa.select(col(Contact.id)).where(
+                col(Contact.tenant_id) == tenant_id,
+                col(Contact.customer_id) == customer_id,
+                col(Contact.email) == email,
+                col(Contact.portal_access).is_(True),
+            )
+        )
+        holder = (
+            await session.scalar(
+                sa.select(col(PortalAccount.email)).where(col(PortalAccount.username) == username)
+            )
+            if username is not None
+            else None
+        )
+    if already is not None:
+        raise AppError(
+            "Someone with this email address can already sign in for this company.",
+            code=ErrorCode.ALREADY_A_USER,
+            field="email",
+        )
     if holder is not None and holder != email:
         raise AppError("This username is taken.", code=ErrorCode.USERNAME_TAKEN, field="username")
 
@@ -344,20 +369,9 @@ async def add_user(
             ctx, session, customer_id=customer_id, site_id=site_id
         )
         stored = _within(grant, modules)
-        already = await session.scalar(
-            sa.select(col(Contact.id)).where(
-                col(Contact.customer_id) == customer,
-                col(Contact.email) == address,
-                col(Contact.portal_access).is_(True),
-            )
+        await _unclaimed(
+            ctx, tenant_id=grant.tenant_id, customer_id=customer, email=address, username=login
         )
-        if already is not None:
-            raise AppError(
-                "Someone with this email address can already sign in for this company.",
-                code=ErrorCode.ALREADY_A_USER,
-                field="email",
-            )
-        await _username_free(session, login, address)
         values = contact_values({"name": name})
         contact = Contact(
             tenant_id=grant.tenant_id,
