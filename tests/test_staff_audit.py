@@ -10,7 +10,16 @@ from app.db.models import Contact, StaffRole, StaffUser
 from app.db.scope import SYSTEM
 from app.db.session import Database
 from app.settings import Settings
-from tests.support import error_codes, gql, make_requests, make_tenant, staff_token
+from tests.support import (
+    PORTAL,
+    error_codes,
+    gql,
+    make_portal_user,
+    make_requests,
+    make_tenant,
+    portal_token,
+    staff_token,
+)
 
 TRAIL = """query ($subjectId: ID, $first: Int, $after: String) {
   auditTrail(subjectId: $subjectId, first: $first, after: $after) {
@@ -123,3 +132,39 @@ async def test_s10_the_trail_is_for_managers_and_above_even_through_node(
     other_token = await staff_token(db, settings, other_owner)
     assert (await gql(client, TRAIL, {}, token=other_token))["data"]["auditTrail"]["edges"] == []
     assert (await gql(client, node, {"id": entry_id}, token=other_token))["data"] == {"node": None}
+
+
+async def test_s5_staff_narrow_one_users_modules_from_their_next_request_and_it_is_audited(
+    db: Database, client: httpx.AsyncClient, settings: Settings
+) -> None:
+    tenant, manager = await make_tenant(db, slug="acme", role=StaffRole.MANAGER)
+    user = await make_portal_user(db, tenant)
+    staff = await staff_token(db, settings, manager)
+    portal = await portal_token(db, settings, user.account)
+    contact_id = to_base64("Contact", str(user.contact.id))
+    narrow = """mutation ($id: ID!, $modules: [PortalModule!]) {
+      setContactPortalModules(contactId: $id, modules: $modules) { id portalModules }
+    }"""
+    quotes_and_invoices = "{ quotes { edges { node { id } } } invoices { edges { node { id } } } }"
+
+    before = await gql(client, quotes_and_invoices, path=PORTAL, token=portal)
+    assert error_codes(before) == []
+    done = await gql(client, narrow, {"id": contact_id, "modules": ["QUOTES"]}, token=staff)
+    assert done["data"]["setContactPortalModules"]["portalModules"] == ["QUOTES"]
+    narrowed = await gql(client, quotes_and_invoices, path=PORTAL, token=portal)
+    assert error_codes(narrowed) == ["MODULE_FORBIDDEN"]
+    assert narrowed["data"] is None
+
+    undone = await gql(client, narrow, {"id": contact_id, "modules": None}, token=staff)
+    assert undone["data"]["setContactPortalModules"]["portalModules"] is None
+    assert error_codes(await gql(client, quotes_and_invoices, path=PORTAL, token=portal)) == []
+
+    body = await gql(client, TRAIL, {"subjectId": contact_id}, token=staff)
+    changes = [
+        (edge["node"]["action"], edge["node"]["before"], edge["node"]["after"])
+        for edge in body["data"]["auditTrail"]["edges"]
+    ]
+    assert changes == [
+        ("portal_user.modules_changed", {"modules": ["QUOTES"]}, {"modules": None}),
+        ("portal_user.modules_changed", {"modules": None}, {"modules": ["QUOTES"]}),
+    ]

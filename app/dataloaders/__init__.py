@@ -36,7 +36,11 @@ from app.dataloaders.requests import (
 )
 from app.dataloaders.staff import StaffUserByIdLoader
 from app.dataloaders.tenants import TenantByIdLoader
-from app.dataloaders.users import PortalAccountByIdLoader, PortalMembershipByIdLoader
+from app.dataloaders.users import (
+    PortalAccountByIdLoader,
+    PortalMembershipByIdLoader,
+    PortalMembershipsByContactIdLoader,
+)
 from app.db.scope import Scope
 from app.db.session import Database
 
@@ -121,6 +125,10 @@ class Loaders:
     @cached_property
     def portal_membership_by_id(self) -> PortalMembershipByIdLoader:
         return PortalMembershipByIdLoader(self._db, self._scope)
+
+    @cached_property
+    def portal_memberships_by_contact_id(self) -> PortalMembershipsByContactIdLoader:
+        return PortalMembershipsByContactIdLoader(self._db, self._scope)
 
     @cached_property
     def portal_account_by_id(self) -> PortalAccountByIdLoader:

@@ -7,12 +7,20 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from app.dataloaders.base import ByIdLoader, SessionLoader, one_per_key
+from app.dataloaders.base import ByIdLoader, ByParentLoader, SessionLoader, one_per_key
 from app.db.models import PortalAccount, PortalMembership
 
 
 class PortalMembershipByIdLoader(ByIdLoader[PortalMembership]):
     model = PortalMembership
+
+
+class PortalMembershipsByContactIdLoader(ByParentLoader[PortalMembership]):
+    """A contact's portal user, as a list of none or one (a contact has at most one)."""
+
+    model = PortalMembership
+    parent = "contact_id"
+    order_by = "created_at"
 
 
 class PortalAccountByIdLoader(SessionLoader[uuid.UUID, PortalAccount | None]):

@@ -4,6 +4,7 @@ invitation it sends."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,6 +20,7 @@ from app.db.models import (
     Contact,
     OneTimeToken,
     PortalMembership,
+    PortalModule,
     Tenant,
     TokenPurpose,
 )
@@ -204,4 +206,38 @@ async def resend_invitation(ctx: Context, *, contact_id: uuid.UUID) -> Contact:
             )
         await invite(session, ctx.settings, contact, _require_email(contact))
         session.add(_audit(ctx, contact, "portal_access.invitation_resent", True, True))
+    return contact
+
+
+async def set_contact_modules(
+    ctx: Context, *, contact_id: uuid.UUID, modules: Collection[PortalModule] | None
+) -> Contact:
+    """Narrows what the contact may use in the portal to `modules` (None: all its customer
+    has), from its next request on, whether it has signed up yet or not."""
+    stored = [m.value for m in PortalModule if m in modules] if modules is not None else None
+    async with ctx.db.transaction(ctx.scope) as session:
+        contact = await _contact(session, contact_id)
+        membership = (
+            await session.scalars(
+                sa.select(PortalMembership).where(col(PortalMembership.contact_id) == contact.id)
+            )
+        ).first()
+        if membership is None:
+            # Kept for when they accept an invitation.
+            membership = PortalMembership(tenant_id=contact.tenant_id, contact_id=contact.id)
+            session.add(membership)
+        before = membership.module_override
+        if before != stored:
+            membership.module_override = stored
+            session.add(
+                audit_entry(
+                    ctx.viewer,
+                    tenant_id=contact.tenant_id,
+                    action="portal_user.modules_changed",
+                    subject_type="Contact",
+                    subject_id=contact.id,
+                    before={"modules": before},
+                    after={"modules": stored},
+                )
+            )
     return contact

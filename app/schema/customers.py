@@ -11,7 +11,7 @@ from strawberry import relay
 
 from app.context import Info
 from app.db import models
-from app.db.models import StaffRole
+from app.db.models import PortalModule, StaffRole
 from app.files import logo_url
 from app.resolvers import customers
 from app.resolvers.customers import ShownPortalStatus, portal_status
@@ -57,6 +57,15 @@ class Contact(LoadedNode):
             updated_at=row.updated_at,
             row=row,
         )
+
+    @strawberry.field(
+        description="The portal modules this contact is narrowed to; null when not narrowed."
+    )
+    async def portal_modules(self, info: Info) -> list[PortalModuleEnum] | None:  # type: ignore[valid-type]
+        memberships = await info.context.loaders.portal_memberships_by_contact_id.load(self.row.id)
+        if not memberships or memberships[0].module_override is None:
+            return None
+        return [PortalModule(value) for value in memberships[0].module_override]
 
     @strawberry.field(description="The site of a site contact; null for a company contact.")
     async def site(self, info: Info) -> Site | None:

@@ -14,7 +14,13 @@ from app.db.models import SessionAudience, SessionClient, StaffRole
 from app.resolvers import portal_access, sign_in
 from app.schema.accounts import PortalAccount, StaffUser
 from app.schema.customers import Contact
-from app.schema.permissions import Public, RequiresPortalUser, RequiresRole, guarded
+from app.schema.permissions import (
+    PortalModuleEnum,
+    Public,
+    RequiresPortalUser,
+    RequiresRole,
+    guarded,
+)
 from app.schema.relay import uuid_of
 
 ClientKind = strawberry.enum(
@@ -146,6 +152,24 @@ class StaffSignInMutation:
             info.context,
             contact_id=uuid_of(contact_id, "Contact", field="contactId"),
             enabled=enabled,
+        )
+        return Contact.from_row(contact)
+
+    @strawberry.mutation(
+        description="Narrow the portal modules a contact may use, within its customer's; null"
+        " narrows nothing. Takes effect on their next request.",
+        extensions=guarded(RequiresRole(StaffRole.MANAGER)),
+    )
+    async def set_contact_portal_modules(
+        self,
+        info: Info,
+        contact_id: strawberry.ID,
+        modules: list[PortalModuleEnum] | None,  # type: ignore[valid-type]
+    ) -> Contact:
+        contact = await portal_access.set_contact_modules(
+            info.context,
+            contact_id=uuid_of(contact_id, "Contact", field="contactId"),
+            modules=modules,
         )
         return Contact.from_row(contact)
 
