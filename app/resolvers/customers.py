@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import enum
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -276,11 +276,19 @@ async def create_contact(
 
 
 async def update_contact(
-    ctx: Context, *, contact_id: uuid.UUID, values: Mapping[str, Any]
+    ctx: Context,
+    *,
+    contact_id: uuid.UUID,
+    values: Mapping[str, Any],
+    may_change: Callable[[Contact], object] | None = None,
 ) -> Contact:
+    """Changes a contact's details; `may_change` raises when the caller may not change this
+    one (the portal's narrower rule; staff may change any of the business's)."""
     checked = contact_values(values)
     async with ctx.db.transaction(ctx.scope) as session:
         contact = await row_of(session, Contact, contact_id, field="id")
+        if may_change is not None:
+            may_change(contact)
         if "email" in checked and checked["email"] is None and contact.portal_access:
             raise AppError(
                 "A contact with portal access needs an email address; switch access off first.",

@@ -67,6 +67,24 @@ def _require_email(contact: Contact) -> str:
     return email
 
 
+async def _membership(session: AsyncSession, contact: Contact) -> PortalMembership | None:
+    return (
+        await session.scalars(
+            sa.select(PortalMembership).where(col(PortalMembership.contact_id) == contact.id)
+        )
+    ).first()
+
+
+async def portal_user_of(session: AsyncSession, contact: Contact) -> PortalMembership:
+    """The contact's portal user, written now if it has none: it holds the modules given
+    before anyone signs up, and is linked to an account when an invitation is accepted."""
+    membership = await _membership(session, contact)
+    if membership is None:
+        membership = PortalMembership(tenant_id=contact.tenant_id, contact_id=contact.id)
+        session.add(membership)
+    return membership
+
+
 async def invite(
     session: AsyncSession,
     settings: Settings,
@@ -83,14 +101,7 @@ async def invite(
     tenant = await session.get(Tenant, contact.tenant_id)
     assert tenant is not None
     _require_portal(tenant)
-    membership = (
-        await session.scalars(
-            sa.select(PortalMembership).where(col(PortalMembership.contact_id) == contact.id)
-        )
-    ).first()
-    if membership is None:
-        membership = PortalMembership(tenant_id=contact.tenant_id, contact_id=contact.id)
-        session.add(membership)
+    membership = await portal_user_of(session, contact)
     if narrow:
         membership.module_override = modules
         membership.invited_username = username
@@ -166,11 +177,7 @@ async def switch_access(
             )
             .values(revoked_at=utcnow())
         )
-        membership = (
-            await session.scalars(
-                sa.select(PortalMembership).where(col(PortalMembership.contact_id) == contact.id)
-            )
-        ).first()
+        membership = await _membership(session, contact)
         if membership is not None:
             account_id = membership.account_id
             if forget:
@@ -217,15 +224,7 @@ async def set_contact_modules(
     stored = [m.value for m in PortalModule if m in modules] if modules is not None else None
     async with ctx.db.transaction(ctx.scope) as session:
         contact = await _contact(session, contact_id)
-        membership = (
-            await session.scalars(
-                sa.select(PortalMembership).where(col(PortalMembership.contact_id) == contact.id)
-            )
-        ).first()
-        if membership is None:
-            # Kept for when they accept an invitation.
-            membership = PortalMembership(tenant_id=contact.tenant_id, contact_id=contact.id)
-            session.add(membership)
+        membership = await portal_user_of(session, contact)
         before = membership.module_override
         if before != stored:
             membership.module_override = stored

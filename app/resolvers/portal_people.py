@@ -35,8 +35,9 @@ from app.db.models import (
 from app.db.reach import Grant, effective_modules
 from app.db.scope import SYSTEM
 from app.errors import AppError, ErrorCode, NotFound
+from app.resolvers import customers
 from app.resolvers.audit import audit_entry
-from app.resolvers.customers import apply_change, contact_values, row_of
+from app.resolvers.customers import contact_values, row_of
 from app.resolvers.pagination import Page, tenant_page
 from app.resolvers.portal_access import end_sessions_without_access, invite, switch_access
 from app.validation import checked_email, checked_text
@@ -244,17 +245,13 @@ async def add_contact(
 async def update_contact(
     ctx: Context, *, contact_id: uuid.UUID, values: Mapping[str, Any]
 ) -> Contact:
-    checked = contact_values(values)
-    async with ctx.db.transaction(ctx.scope) as session:
-        contact = await row_of(session, Contact, contact_id, field="id")
-        _managing(_viewer(ctx), contact)
-        if "email" in checked and checked["email"] is None and contact.portal_access:
-            raise AppError(
-                "A contact with portal access needs an email address; switch access off first.",
-                code=ErrorCode.EMAIL_REQUIRED,
-                field="email",
-            )
-        apply_change(ctx, session, contact, "contact.updated", checked)
+    viewer = _viewer(ctx)
+    contact = await customers.update_contact(
+        ctx,
+        contact_id=contact_id,
+        values=values,
+        may_change=lambda contact: _managing(viewer, contact),
+    )
     ctx.loaders.contact_by_id.prime(contact.id, contact)
     return contact
 
