@@ -51,13 +51,17 @@ async def test_h3_depth_past_the_limit_is_rejected_before_execution(
     assert "exceeds maximum operation depth" in str(body["errors"])
 
 
-async def test_h3_depth_at_the_limit_runs(
+async def test_h3_depth_at_the_limit_passes_depth_and_meets_the_cost_limit(
     db: Database, client: httpx.AsyncClient, settings: Settings
 ) -> None:
     tenant, user = await make_tenant(db, slug="deep")
     await make_customers(db, tenant, 1)
-    body = await gql(client, _nested(MAX_DEPTH), token=await staff_token(db, settings, user))
-    assert "errors" not in body and body["data"]["customers"]["edges"]
+    token = await staff_token(db, settings, user)
+    # Five nested lists of contacts: deep enough is allowed, so many rows are not.
+    deepest = await gql(client, _nested(MAX_DEPTH), token=token)
+    assert [e["extensions"]["code"] for e in deepest["errors"]] == ["QUERY_TOO_COSTLY"]
+    shallower = await gql(client, _nested(MAX_DEPTH - 6), token=token)
+    assert "errors" not in shallower and shallower["data"]["customers"]["edges"]
 
 
 @pytest.mark.parametrize("path", [STAFF, PORTAL])
