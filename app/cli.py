@@ -1,4 +1,4 @@
-"""`portal`: migrate, seed the demo, export the SDL, serve, and send mail."""
+"""`portal`: migrate, seed the demo, export the SDL, serve, send mail and retry what failed."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import signal
+import uuid
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 
@@ -14,6 +15,7 @@ import uvicorn
 from app.db.demo import DEMO_PASSWORD, DEMO_SIGN_INS, DemoSignIn, database_is_empty, seed_demo
 from app.db.migrate import upgrade
 from app.db.session import Database, create_engine
+from app.mail import retry_failed
 from app.mail.setup import mail_worker
 from app.payments import Payments, RecoveryReport
 from app.settings import Settings, get_settings
@@ -44,6 +46,14 @@ async def _mail_worker(settings: Settings) -> None:
     db = Database(create_engine(settings.database_url))
     try:
         await mail_worker(db, settings).run(stop)
+    finally:
+        await db.dispose()
+
+
+async def _mail_retry(settings: Settings, ids: Sequence[uuid.UUID], since: datetime | None) -> int:
+    db = Database(create_engine(settings.database_url))
+    try:
+        return await retry_failed(db, ids=ids, since=since)
     finally:
         await db.dispose()
 
@@ -85,6 +95,25 @@ def main(argv: Sequence[str] | None = None) -> None:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1)
     commands.add_parser("mail-worker", help="send the email outbox until SIGTERM or SIGINT")
+    retry = commands.add_parser(
+        "mail-retry",
+        help="return emails that failed for good to the queue, to be sent again",
+    )
+    retry.add_argument(
+        "--id",
+        dest="ids",
+        metavar="ID",
+        type=uuid.UUID,
+        action="append",
+        default=[],
+        help="only this email (the id in the worker's log); may be given more than once",
+    )
+    retry.add_argument(
+        "--since",
+        type=_since,
+        metavar="TIME",
+        help="only emails written since this ISO time, e.g. 2026-11-20T00:00Z",
+    )
     recover = commands.add_parser(
         "stripe-recover",
         help="apply the Stripe events since a time that the webhook did not record"
@@ -109,6 +138,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     _sqlite_folder(settings)
     if args.command == "mail-worker":
         asyncio.run(_mail_worker(settings))
+        return
+    if args.command == "mail-retry":
+        returned = asyncio.run(_mail_retry(settings, args.ids, args.since))
+        print(f"Returned {returned} failed email{'' if returned == 1 else 's'} to the queue.")
         return
     if args.command == "stripe-recover":
         report = asyncio.run(_stripe_recover(settings, args.since))

@@ -1,4 +1,5 @@
-"""The data layer: tenant scopes (T1), migrations (H6), and money and time conventions."""
+"""The data layer: tenant scopes (T1), migrations and tenant-led indexes (H6), and money and
+time conventions."""
 
 from __future__ import annotations
 
@@ -143,6 +144,73 @@ async def test_h6_migrations_match_the_models(db: Database) -> None:
             lambda sync: compare_metadata(MigrationContext.configure(sync), SQLModel.metadata)
         )
     assert diff == []
+
+
+# Indexes of tenant tables that do not lead with tenant_id, on purpose: each serves a lookup
+# that starts from something global (a cookie, an emailed token, Stripe's id, an account that
+# spans tenants) or rows that have no tenant. Anything else must lead with tenant_id.
+CROSS_TENANT_INDEXES = {
+    # Portal sessions belong to an account at every tenant it serves; their tenant_id is null.
+    "pk_auth_sessions": "a session is found by its own id, carried in the signed token",
+    "uq_auth_sessions_cookie_hash": "the cookie is all a browser brings; the tenant is in the row",
+    "ix_auth_sessions_account_id": "a password change ends an account's sessions at every tenant",
+    # Account-level mail (a password reset) has no tenant.
+    "pk_email_outbox": "an email is marked sent by its id, whatever its tenant, or none",
+    "ix_email_outbox_status_next_attempt_at": "the worker sends what is due for every tenant",
+    # Reset and sign-in links belong to an account, not a tenant; only invitations have one.
+    "pk_one_time_tokens": "tokens of no tenant need a key without one",
+    "uq_one_time_tokens_token_hash": "an emailed link brings only its token",
+    "ix_one_time_tokens_account_id": "indexes the reference to the account, which has no tenant",
+    "uq_payments_stripe_payment_intent_id": "a Stripe event names only the global PaymentIntent id",
+    "ix_portal_memberships_account_id": "a signed-in account's memberships at every tenant",
+    "pk_stripe_events": "Stripe's event id, recorded before the tenant is known",
+}
+
+
+def _tenant_table_keys(inspector: sa.Inspector) -> dict[str, list[str]]:
+    """Every index, unique constraint and primary key of each table with a tenant_id, by
+    name, with its columns."""
+    keys: dict[str, list[str]] = {}
+    for table in inspector.get_table_names():
+        if "tenant_id" not in {column["name"] for column in inspector.get_columns(table)}:
+            continue
+        primary = inspector.get_pk_constraint(table)
+        keys[f"{primary['name']}"] = primary["constrained_columns"]
+        for unique in inspector.get_unique_constraints(table):
+            keys[f"{unique['name']}"] = unique["column_names"]
+        for index in inspector.get_indexes(table):
+            keys[f"{index['name']}"] = [f"{name}" for name in index["column_names"]]
+    return keys
+
+
+def _not_led_by_tenant(keys: dict[str, list[str]]) -> dict[str, list[str]]:
+    return {name: columns for name, columns in keys.items() if columns[:1] != ["tenant_id"]}
+
+
+def _model_keys() -> dict[str, list[str]]:
+    keys: dict[str, list[str]] = {}
+    for table in SQLModel.metadata.tables.values():
+        if "tenant_id" not in table.c:
+            continue
+        for key in (*table.indexes, *table.constraints):
+            if isinstance(key, sa.Index | sa.UniqueConstraint | sa.PrimaryKeyConstraint):
+                keys[f"{key.name}"] = [column.name for column in key.columns]
+    return keys
+
+
+def test_h6_every_index_of_a_tenant_table_in_the_models_leads_with_the_tenant_id() -> None:
+    keys = _model_keys()
+    assert "pk_customers" in keys and "ix_contacts_email" in keys
+    assert _not_led_by_tenant(keys).keys() == CROSS_TENANT_INDEXES.keys()
+
+
+async def test_h6_every_index_of_a_tenant_table_in_the_database_leads_with_the_tenant_id(
+    db: Database,
+) -> None:
+    async with db.engine.connect() as connection:
+        keys = await connection.run_sync(lambda sync: _tenant_table_keys(sa.inspect(sync)))
+    assert keys == _model_keys()
+    assert _not_led_by_tenant(keys).keys() == CROSS_TENANT_INDEXES.keys()
 
 
 async def test_h6_times_are_stored_in_utc_and_read_back_aware(db: Database) -> None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import io
 import logging
 import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
 from email.message import EmailMessage
@@ -23,6 +25,7 @@ from aiosmtpd.controller import Controller
 from pydantic import ValidationError
 from sqlmodel import col
 
+from app.cli import main as portal_command
 from app.db.base import utcnow
 from app.db.models import OutboxEmail, OutboxStatus, Tenant
 from app.db.scope import SYSTEM, Scope
@@ -31,7 +34,7 @@ from app.errors import AppError, ErrorCode
 from app.mail import OutboxWorker, enqueue_email, render
 from app.mail.compose import brand_for
 from app.main import create_app
-from app.settings import Environment, Settings
+from app.settings import Environment, Settings, get_settings
 from tests.conftest import make_settings
 from tests.support import make_tenant
 
@@ -270,6 +273,101 @@ async def test_h5_an_email_refused_max_attempts_times_is_failed_and_never_retrie
         record.levelno == logging.ERROR and str(row.id) in record.getMessage()
         for record in caplog.records
     )
+
+
+async def fail_for_good(
+    worker: OutboxWorker, clock: Clock, smtp: SmtpServer, attempts: int
+) -> None:
+    """Runs the worker until every queued email has been refused `attempts` times."""
+    smtp.inbox.refusals = smtp.inbox.refused + 1_000
+    for _ in range(attempts):
+        assert await worker.deliver_due() == 0
+        clock.advance(hours=2)
+    smtp.inbox.refusals = smtp.inbox.refused
+
+
+def mail_retry(
+    monkeypatch: pytest.MonkeyPatch, settings: Settings, *arguments: str
+) -> Callable[[], str]:
+    """`portal mail-retry ...` as an operator runs it, against the test's database; answers
+    a function that runs it and gives what it printed."""
+    monkeypatch.setenv("PORTAL_ENV", "test")
+    monkeypatch.setenv("DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("PORTAL_VAR_DIR", str(settings.var_dir))
+
+    def run() -> str:
+        get_settings.cache_clear()
+        output = io.StringIO()
+        try:
+            with contextlib.redirect_stdout(output):
+                portal_command(["mail-retry", *arguments])
+        finally:
+            get_settings.cache_clear()
+        return output.getvalue().strip()
+
+    return run
+
+
+async def test_h5_mail_retry_delivers_an_email_that_failed_for_good_exactly_once(
+    db: Database, database_url: str, smtp: SmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tenant, _ = await make_tenant(db, slug="acme")
+    settings = make_settings(database_url, smtp_url=smtp.url, mail_max_attempts=3)
+    clock = Clock()
+    worker = OutboxWorker(db, settings, now=clock)
+    await invite(db, settings, tenant, "jo@customer.example")
+    await fail_for_good(worker, clock, smtp, attempts=3)
+    [failed] = await outbox_rows(db)
+    assert (failed.status, failed.attempts) == (OutboxStatus.FAILED, 3)
+    assert await worker.deliver_due() == 0, "the server is back, but a failed email stays"
+
+    retry = mail_retry(monkeypatch, settings)
+    assert await asyncio.to_thread(retry) == "Returned 1 failed email to the queue."
+    assert await asyncio.to_thread(retry) == "Returned 0 failed emails to the queue."
+    [queued] = await outbox_rows(db)
+    assert (queued.status, queued.attempts) == (OutboxStatus.PENDING, 0)
+    assert queued.last_error == failed.last_error, "the last failure stays on record"
+
+    assert await worker.deliver_due() == 1
+    for _ in range(3):
+        clock.advance(hours=2)
+        assert await worker.deliver_due() == 0
+    assert smtp.inbox.recipients == ["jo@customer.example"]
+    assert smtp.inbox.message_ids == [f"<{failed.id}@localhost>"]
+    [sent] = await outbox_rows(db)
+    assert sent.status is OutboxStatus.SENT and sent.sent_at is not None
+    assert await asyncio.to_thread(retry) == "Returned 0 failed emails to the queue."
+
+
+async def test_h5_mail_retry_returns_only_the_failed_emails_asked_for(
+    db: Database, database_url: str, smtp: SmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tenant, _ = await make_tenant(db, slug="acme")
+    settings = make_settings(database_url, smtp_url=smtp.url, mail_max_attempts=1)
+    clock = Clock()
+    worker = OutboxWorker(db, settings, now=clock)
+    await invite(db, settings, tenant, "early@customer.example")
+    await fail_for_good(worker, clock, smtp, attempts=1)
+    between = utcnow()
+    await invite(db, settings, tenant, "late1@customer.example", "late2@customer.example")
+    await fail_for_good(worker, clock, smtp, attempts=1)
+    await invite(db, settings, tenant, "waiting@customer.example")
+    early, late1, late2, waiting = await outbox_rows(db)
+    assert [row.status for row in (early, late1, late2)] == [OutboxStatus.FAILED] * 3
+    assert waiting.status is OutboxStatus.PENDING
+
+    by_id = mail_retry(monkeypatch, settings, "--id", str(late1.id), "--id", str(waiting.id))
+    assert await asyncio.to_thread(by_id) == "Returned 1 failed email to the queue."
+    assert await worker.deliver_due() == 2
+    assert sorted(smtp.inbox.recipients) == [late1.to_address, waiting.to_address]
+
+    since = mail_retry(monkeypatch, settings, "--since", between.isoformat())
+    assert await asyncio.to_thread(since) == "Returned 1 failed email to the queue."
+    assert await worker.deliver_due() == 1
+    assert smtp.inbox.recipients[-1] == late2.to_address
+    statuses = {row.to_address: row.status for row in await outbox_rows(db)}
+    assert statuses.pop(early.to_address) is OutboxStatus.FAILED
+    assert set(statuses.values()) == {OutboxStatus.SENT}
 
 
 async def test_h5_three_workers_deliver_each_email_exactly_once(

@@ -19,9 +19,10 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from sqlmodel import SQLModel, col
+from starlette.applications import Starlette
 from strawberry.relay import to_base64
 
-from app.auth.ratelimit import EMAIL_LINK_PER_ACCOUNT, SIGN_IN_PER_ACCOUNT
+from app.auth.ratelimit import EMAIL_LINK_PER_ACCOUNT, SIGN_IN_PER_ACCOUNT, TOKEN_PER_ADDRESS
 from app.db.base import utcnow
 from app.db.models import (
     AuditEntry,
@@ -845,6 +846,99 @@ async def test_p3_fifty_magic_link_requests_each_for_an_existing_and_a_missing_e
     client: httpx.AsyncClient, db: Database
 ) -> None:
     await _fifty_link_requests_each(client, db, "RequestMagicLink", "magic_link")
+
+
+# P1-P3: each client address gets TOKEN_PER_ADDRESS tries at the token endpoints.
+
+GUESSER = "203.0.113.7"
+NEIGHBOUR = "198.51.100.20"
+# What a try with a token came to: "OK", or the error code.
+TokenTry = Callable[[httpx.AsyncClient, str], Awaitable[str]]
+
+
+def outcome(body: dict[str, Any]) -> str:
+    codes = error_codes(body)
+    return codes[0] if codes else "OK"
+
+
+def from_address(app: Starlette, address: str) -> httpx.AsyncClient:
+    """A client whose requests come from `address`, as the server sees it."""
+    transport = httpx.ASGITransport(app=app, client=(address, 40_000))
+    return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+
+
+async def guessed_out(app: Starlette, attempt: TokenTry, token: str) -> None:
+    """Wrong tokens from one address use up its tries; then even the right token is
+    RATE_LIMITED there and is not used up, while another address gets through with it."""
+    allowed = TOKEN_PER_ADDRESS.attempts
+    async with from_address(app, GUESSER) as guesser:
+        tries = [await attempt(guesser, f"guess{n:03d}-{'x' * 40}") for n in range(allowed)]
+        assert tries == ["INVALID_TOKEN"] * allowed
+        assert await attempt(guesser, token) == "RATE_LIMITED"
+        assert await attempt(guesser, token) == "RATE_LIMITED"
+    async with from_address(app, NEIGHBOUR) as neighbour:
+        assert await attempt(neighbour, token) == "OK"
+
+
+async def test_p1_one_address_gets_30_invitation_tokens_then_rate_limited(
+    app: Starlette, client: httpx.AsyncClient, db: Database, settings: Settings
+) -> None:
+    tenant, _, staff = await office(db, settings)
+    [contact] = await contacts(db, tenant, EMAIL)
+    token = await invite(client, db, staff, contact)
+
+    async def attempt(http: httpx.AsyncClient, guess: str) -> str:
+        return outcome(await accept(http, guess))
+
+    await guessed_out(app, attempt, token)
+
+
+async def test_p2_one_address_gets_30_reset_tokens_then_rate_limited(
+    app: Starlette, client: httpx.AsyncClient, db: Database
+) -> None:
+    tenant, _ = await make_tenant(db, slug="acme")
+    await make_portal_user(db, tenant)
+    token = await requested_link(client, db, "RequestPasswordReset")
+
+    async def attempt(http: httpx.AsyncClient, guess: str) -> str:
+        variables = {"token": guess, "newPassword": NEW_PASSWORD}
+        return outcome(await answer(http, "ResetPassword", variables))
+
+    await guessed_out(app, attempt, token)
+    assert await signed_in(client, "jo", NEW_PASSWORD)
+
+
+async def test_p3_one_address_gets_30_magic_link_tokens_then_rate_limited(
+    app: Starlette, client: httpx.AsyncClient, db: Database
+) -> None:
+    tenant, _ = await make_tenant(db, slug="acme")
+    await make_portal_user(db, tenant)
+    token = await requested_link(client, db, "RequestMagicLink")
+
+    async def attempt(http: httpx.AsyncClient, guess: str) -> str:
+        return outcome(await answer(http, "RedeemMagicLink", {"token": guess}))
+
+    await guessed_out(app, attempt, token)
+
+
+async def test_p3_one_address_gets_30_presses_of_the_magic_link_button_then_rate_limited(
+    app: Starlette, client: httpx.AsyncClient, db: Database, settings: Settings
+) -> None:
+    tenant, _ = await make_tenant(db, slug="acme")
+    await make_portal_user(db, tenant)
+    token = await requested_link(client, db, "RequestMagicLink")
+
+    async def attempt(http: httpx.AsyncClient, guess: str) -> str:
+        http.cookies.clear()
+        page = await http.post(
+            "/portal/magic-link", data={"token": guess}, headers={"origin": settings.public_url}
+        )
+        if page.status_code == 303 and session_cookie(page):
+            return "OK"
+        assert page.status_code == 400 and "set-cookie" not in page.headers, page.text
+        return "RATE_LIMITED" if "Too many attempts" in page.text else "INVALID_TOKEN"
+
+    await guessed_out(app, attempt, token)
 
 
 # T2-T4: the plan and the switches, at sign-in and for live sessions.

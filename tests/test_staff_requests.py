@@ -4,6 +4,7 @@ the races of two staff at once (run on PostgreSQL too, with real row locks)."""
 from __future__ import annotations
 
 import asyncio
+from datetime import date
 from typing import Any
 
 import httpx
@@ -27,7 +28,7 @@ from app.db.models import (
     StaffUser,
     Tenant,
 )
-from app.db.scope import SYSTEM
+from app.db.scope import SYSTEM, Scope
 from app.db.session import Database
 from app.settings import Settings
 from tests.support import (
@@ -64,8 +65,14 @@ OPEN = """mutation ($id: ID!) {
 CONVERT = """mutation ($id: ID!, $into: Conversion!) {
   convertServiceRequest(id: $id, into: $into) {
     status decidedBy { name }
-    convertedJob { number title poNumber status site { name } customer { name } }
-    convertedRental { reference description site { name } product { name } }
+    convertedJob {
+      number title poNumber status site { name } customer { name }
+      productName serviceName preferredDate description notes
+    }
+    convertedRental {
+      reference description site { name } product { name }
+      poNumber productName serviceName startsOn notes
+    }
   }
 }"""
 DECLINE = """mutation ($id: ID!, $reason: String!) {
@@ -288,11 +295,30 @@ async def test_s6_a_request_keeps_the_names_it_was_sent_with_after_a_rename(
     assert edge["node"]["product"] == {"name": "Roll-off Dumpster"}
 
 
+async def _as_sent(db: Database, request: ServiceRequest) -> ServiceRequest:
+    """The request with what a customer fills in besides the items: words and a date."""
+    async with db.transaction(SYSTEM) as session:
+        row = await session.merge(request)
+        row.description = "Two units by the north gate."
+        row.notes = "Gate code 4512; call Pat on arrival."
+        row.preferred_date = date(2026, 12, 7)
+    return row
+
+
+async def _rename_items(db: Database, tenant: Tenant) -> None:
+    """Renames the catalogue, so names carried from the request are told from today's."""
+    async with db.transaction(Scope.tenant(tenant.id)) as session:
+        for item in await session.scalars(sa.select(RequestableItem)):
+            item.name = f"{item.name} (renamed)"
+
+
 async def test_s8_converting_into_a_job_creates_it_from_the_request_and_completes_it(
     db: Database, client: httpx.AsyncClient, settings: Settings
 ) -> None:
     tenant, token = await _inbox_staff(db, settings)
     [request] = await make_requests(db, tenant, 1)
+    request = await _as_sent(db, request)
+    await _rename_items(db, tenant)
     body = await gql(client, CONVERT, {"id": gid(request), "into": "JOB"}, token=token)
     result = body["data"]["convertServiceRequest"]
     assert result["status"] == "COMPLETED" and result["decidedBy"] == {"name": "Sam Staff"}
@@ -303,6 +329,11 @@ async def test_s8_converting_into_a_job_creates_it_from_the_request_and_complete
         "status": "PENDING",
         "site": {"name": "Site 0"},
         "customer": {"name": "Customer 0000"},
+        "productName": "Skip",
+        "serviceName": "Emptying",
+        "preferredDate": "2026-12-07",
+        "description": "Two units by the north gate.",
+        "notes": "Gate code 4512; call Pat on arrival.",
     }
     assert result["convertedRental"] is None
     [job] = await _rows(db, Job)
@@ -312,11 +343,23 @@ async def test_s8_converting_into_a_job_creates_it_from_the_request_and_complete
     assert entry.after == {"status": "COMPLETED", "job_id": str(job.id), "job_number": job.number}
 
 
+async def test_s8_a_job_from_a_request_without_a_date_or_words_has_none(
+    db: Database, client: httpx.AsyncClient, settings: Settings
+) -> None:
+    tenant, token = await _inbox_staff(db, settings)
+    [request] = await make_requests(db, tenant, 1)
+    body = await gql(client, CONVERT, {"id": gid(request), "into": "JOB"}, token=token)
+    job = body["data"]["convertServiceRequest"]["convertedJob"]
+    assert (job["preferredDate"], job["description"], job["notes"]) == (None, "", "")
+
+
 async def test_s8_converting_into_a_rental_puts_the_product_on_hire_at_the_site(
     db: Database, client: httpx.AsyncClient, settings: Settings
 ) -> None:
     tenant, token = await _inbox_staff(db, settings)
     [request] = await make_requests(db, tenant, 1, status=RequestStatus.READ)
+    request = await _as_sent(db, request)
+    await _rename_items(db, tenant)
     body = await gql(client, CONVERT, {"id": gid(request), "into": "RENTAL"}, token=token)
     result = body["data"]["convertServiceRequest"]
     assert result["status"] == "COMPLETED" and result["convertedJob"] is None
@@ -324,7 +367,12 @@ async def test_s8_converting_into_a_rental_puts_the_product_on_hire_at_the_site(
         "reference": "R-SR-0001",
         "description": "Emptying - Skip",
         "site": {"name": "Site 0"},
-        "product": {"name": "Skip"},
+        "product": {"name": "Skip (renamed)"},
+        "poNumber": "PO-0001",
+        "productName": "Skip",
+        "serviceName": "Emptying",
+        "startsOn": "2026-12-07",
+        "notes": "Two units by the north gate.\n\nGate code 4512; call Pat on arrival.",
     }
     twice = await gql(client, CONVERT, {"id": gid(request), "into": "JOB"}, token=token)
     assert error_codes(twice) == ["REQUEST_ALREADY_DECIDED"]

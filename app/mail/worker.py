@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -28,6 +29,35 @@ LONGEST_RETRY_SECONDS = 3600
 # SQLite has no row locks: an empty UPDATE takes the database's write lock up front, so
 # no other process can send the same rows and our final write cannot find a stale snapshot.
 _SQLITE_WRITE_LOCK = sa.text("UPDATE email_outbox SET attempts = attempts WHERE 1 = 0")
+
+
+async def retry_failed(
+    db: Database,
+    *,
+    ids: Sequence[uuid.UUID] = (),
+    since: datetime | None = None,
+    now: datetime | None = None,
+) -> int:
+    """Puts emails that failed for good back in the queue, due at once with a fresh round of
+    attempts, and answers how many. Only FAILED rows move, in one UPDATE: an email is never
+    queued twice, however many operators run this at once. `ids` and `since` (written at or
+    after) narrow the choice; without them every failed email goes back."""
+    chosen = [col(OutboxEmail.status) == OutboxStatus.FAILED]
+    if ids:
+        chosen.append(col(OutboxEmail.id).in_(ids))
+    if since is not None:
+        chosen.append(col(OutboxEmail.created_at) >= since)
+    async with db.transaction(SYSTEM) as session:
+        result = await session.execute(
+            sa.update(OutboxEmail)
+            .where(*chosen)
+            .values(status=OutboxStatus.PENDING, attempts=0, next_attempt_at=now or utcnow())
+            .execution_options(synchronize_session=False)
+        )
+    returned = int(getattr(result, "rowcount", 0))
+    if returned:
+        logger.info("%d failed emails returned to the queue", returned)
+    return returned
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -146,7 +176,8 @@ class OutboxWorker:
         if row.attempts >= self._settings.mail_max_attempts:
             row.status = OutboxStatus.FAILED
             logger.error(
-                "email %s (%s) failed %d times and will not be retried: %s",
+                "email %s (%s) failed %d times and is not retried until `portal mail-retry`"
+                " returns it to the queue: %s",
                 row.id,
                 row.kind,
                 row.attempts,

@@ -207,11 +207,19 @@ def _title(request: ServiceRequest) -> str:
     return (" - ".join(names) or f"Portal request {request.number}")[:200]
 
 
+def _words(request: ServiceRequest) -> str:
+    """The request's description and notes, for a rental, which has no description of its own
+    to spare (it names what is on hire)."""
+    return "\n\n".join(text for text in (request.description, request.notes) if text)
+
+
 async def convert_request(
     ctx: Context, *, request_id: uuid.UUID, into: Conversion
 ) -> ServiceRequest:
-    """Creates a job or a rental from the request, with its site, product, service and PO
-    number, in the same transaction that completes the request and links the two."""
+    """Creates a job or a rental from the request, in the same transaction that completes
+    the request and links the two. What the customer sent goes with it: the site, the PO
+    number, the product and service names as sent, the preferred date (a job's, or the day a
+    rental starts) and their words (a job's description and notes; a rental's notes)."""
     viewer = _staff(ctx)
     async with ctx.db.transaction(ctx.scope) as session:
         request = await row_of(session, ServiceRequest, request_id, field="id")
@@ -224,8 +232,12 @@ async def convert_request(
                 site_id=request.site_id,
                 number=f"J-{request.number}",
                 title=_title(request),
-                description="\n\n".join(t for t in (request.description, request.notes) if t),
+                description=request.description,
                 po_number=request.po_number,
+                product_name=request.product_name,
+                service_name=request.service_name,
+                preferred_date=request.preferred_date,
+                notes=request.notes,
                 source_request_id=request.id,
             )
             session.add(job)
@@ -241,6 +253,10 @@ async def convert_request(
                 reference=f"R-{request.number}",
                 description=_title(request)[:500],
                 starts_on=request.preferred_date or now.date(),
+                po_number=request.po_number,
+                product_name=request.product_name,
+                service_name=request.service_name,
+                notes=_words(request),
                 source_request_id=request.id,
             )
             session.add(rental)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 import strawberry
 from strawberry import relay
@@ -28,6 +28,16 @@ class Job(LoadedNode):
     description: str
     status: JobStatus  # type: ignore[valid-type]
     po_number: str | None
+    product_name: str | None = strawberry.field(
+        description="The product the customer asked for, named as it was then."
+    )
+    service_name: str | None = strawberry.field(
+        description="The service the customer asked for, named as it was then."
+    )
+    preferred_date: date | None = strawberry.field(
+        description="The day the customer would like the work done."
+    )
+    notes: str = strawberry.field(description="The customer's notes, as sent with the request.")
     created_at: datetime
     row: strawberry.Private[models.Job]
 
@@ -40,6 +50,10 @@ class Job(LoadedNode):
             description=row.description,
             status=row.status,
             po_number=row.po_number,
+            product_name=row.product_name,
+            service_name=row.service_name,
+            preferred_date=row.preferred_date,
+            notes=row.notes,
             created_at=row.created_at,
             row=row,
         )

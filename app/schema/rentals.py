@@ -26,6 +26,14 @@ class Rental(LoadedNode):
     description: str
     starts_on: date
     ends_on: date | None
+    po_number: str | None = strawberry.field(description="The customer's order number.")
+    product_name: str | None = strawberry.field(
+        description="The product the customer asked for, named as it was then."
+    )
+    service_name: str | None = strawberry.field(
+        description="The service the customer asked to go with it, named as it was then."
+    )
+    notes: str = strawberry.field(description="The customer's words, as sent with the request.")
     row: strawberry.Private[models.Rental]
 
     @classmethod
@@ -36,6 +44,10 @@ class Rental(LoadedNode):
             description=row.description,
             starts_on=row.starts_on,
             ends_on=row.ends_on,
+            po_number=row.po_number,
+            product_name=row.product_name,
+            service_name=row.service_name,
+            notes=row.notes,
             row=row,
         )
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import enum
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlmodel import Field
 
@@ -39,6 +39,12 @@ class Job(TenantOwned, table=True):
     description: str = Field(default="", max_length=4000)
     status: JobStatus = Field(default=JobStatus.PENDING, sa_type=enum_column(JobStatus))
     po_number: str | None = Field(default=None, max_length=64)
+    # From a portal request: what the customer asked for, in its words, and when they would
+    # like it; the names as they were sent, whatever the items are called later.
+    product_name: str | None = Field(default=None, max_length=120)
+    service_name: str | None = Field(default=None, max_length=120)
+    preferred_date: date | None = None
+    notes: str = Field(default="", max_length=4000, sa_column_kwargs={"server_default": ""})
     source_request_id: uuid.UUID | None = None
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import date
 
+import sqlalchemy as sa
 from sqlmodel import Field
 
 from app.db.base import TenantOwned, tenant_fk, tenant_index
@@ -27,4 +28,10 @@ class Rental(TenantOwned, table=True):
     description: str = Field(max_length=500)
     starts_on: date
     ends_on: date | None = None
+    # From a portal request: the customer's order number, the names as they were sent (the
+    # service to go with the hire, too) and their words.
+    po_number: str | None = Field(default=None, max_length=64)
+    product_name: str | None = Field(default=None, max_length=120)
+    service_name: str | None = Field(default=None, max_length=120)
+    notes: str = Field(default="", sa_type=sa.Text, sa_column_kwargs={"server_default": ""})
     source_request_id: uuid.UUID | None = None
