@@ -25,3 +25,7 @@ def upgrade(database_url: str, revision: str = "head") -> None:
 async def upgrade_async(database_url: str, revision: str = "head") -> None:
     # env.py drives its own event loop, so it runs on a thread of its own here.
     await asyncio.to_thread(upgrade, database_url, revision)
+
+
+def downgrade(database_url: str, revision: str) -> None:
+    command.downgrade(alembic_config(database_url), revision)
