@@ -31,6 +31,7 @@ from app.db.models import (
     OutboxEmail,
     Payment,
     PaymentStatus,
+    StaffUser,
     StripeEvent,
     StripeEventOutcome,
     Tenant,
@@ -61,6 +62,7 @@ from tests.support import (
     make_portal_user,
     make_tenant,
     portal_token,
+    staff_token,
 )
 
 ACCOUNT = "acct_acme"
@@ -655,6 +657,55 @@ async def test_e3_the_webhook_checks_amount_currency_account_and_metadata(shop: 
     [payment] = await rows(shop.db, Payment)
     assert payment.status is PaymentStatus.PENDING
     assert await rows(shop.db, OutboxEmail) == []
+
+
+async def test_e3_a_payment_arriving_over_the_balance_is_counted_and_flagged_for_staff(
+    shop: Shop,
+) -> None:
+    intent = await shop.started_intent()
+    # The office lowers the invoice by a credit note while the payment form is open.
+    async with shop.db.transaction(SYSTEM) as session:
+        await session.execute(
+            sa.update(Invoice).where(col(Invoice.id) == shop.invoice.id).values(total_minor=8_000)
+        )
+    response = await shop.deliver(shop.stripe.intent_event("payment_intent.succeeded", intent))
+    assert response.status_code == 200 and response.json()["outcome"] == "APPLIED"
+
+    # The money is never lost: counted in full, the invoice is in credit by the excess.
+    invoice = await shop.reload()
+    assert (invoice.paid_minor, invoice.balance_minor) == (10_000, -2_000)
+    assert invoice.status is InvoiceStatus.PAID
+    [event] = await rows(shop.db, StripeEvent)
+    assert event.detail == "payment SUCCEEDED; 2000 over the balance, to refund or credit"
+    # Staff see it in the audit trail, from the system, to refund or credit.
+    async with shop.db.session(SYSTEM) as session:
+        owner = await session.scalar(
+            sa.select(StaffUser).where(col(StaffUser.tenant_id) == shop.invoice.tenant_id)
+        )
+    assert owner is not None
+    trail = await gql(
+        shop.client,
+        "{ auditTrail { edges { node { action actorKind subjectType subjectId before after } } } }",
+        token=await staff_token(shop.db, shop.settings, owner),
+    )
+    [entry] = [edge["node"] for edge in trail["data"]["auditTrail"]["edges"]]
+    [payment] = await rows(shop.db, Payment)
+    assert entry == {
+        "action": "payment.over_balance",
+        "actorKind": "SYSTEM",
+        "subjectType": "Invoice",
+        "subjectId": shop.invoice_id,
+        "before": {"balance_minor": 8_000},
+        "after": {
+            "balance_minor": -2_000,
+            "over_minor": 2_000,
+            "currency": "GBP",
+            "invoice_number": "INV-1",
+            "payment_id": str(payment.id),
+            "stripe_payment_intent_id": intent,
+            "stripe_account_id": ACCOUNT,
+        },
+    }
 
 
 # -- The invoice follows (E3) ------------------------------------------------------------------
