@@ -24,6 +24,7 @@ from strawberry.relay import to_base64
 from app.cli import main
 from app.db.base import utcnow
 from app.db.models import (
+    AuditEntry,
     Customer,
     Invoice,
     InvoiceStatus,
@@ -31,6 +32,7 @@ from app.db.models import (
     OutboxEmail,
     Payment,
     PaymentStatus,
+    StaffRole,
     StaffUser,
     StripeEvent,
     StripeEventOutcome,
@@ -377,6 +379,71 @@ async def test_e3_a_retry_after_a_failed_stripe_call_reuses_the_attempt_and_its_
     assert [p.status for p in refused] == [PaymentStatus.FAILED]
     assert "errors" not in await shop.start(2_000)
     assert len([p for p in await rows(shop.db, Payment) if p.amount_minor == 2_000]) == 2
+
+
+# -- The business's Stripe account, as staff set it (S9) ---------------------------------------
+
+SET_ACCOUNT = """mutation ($account: String) {
+  updatePortalSettings(input: {stripeAccountId: $account}) { stripeAccountId }
+}"""
+
+
+async def test_s9_a_manager_sets_the_stripe_account_and_portal_payments_go_to_it(
+    db: Database,
+    pay_settings: Settings,
+    pay_client: httpx.AsyncClient,
+    stripe_standin: StripeStandIn,
+) -> None:
+    tenant, manager = await make_tenant(db, slug="acme", role=StaffRole.MANAGER)
+    dispatcher = StaffUser(
+        tenant_id=tenant.id,
+        email="dispatcher@acme.example",
+        name="Dee Dispatcher",
+        role=StaffRole.DISPATCHER,
+    )
+    async with db.transaction(SYSTEM) as session:
+        session.add(dispatcher)
+    user = await make_portal_user(db, tenant)
+    invoice = await add_invoice(db, tenant, user.customer)
+    shop = Shop(
+        db,
+        pay_settings,
+        pay_client,
+        stripe_standin,
+        user,
+        await portal_token(db, pay_settings, user.account),
+        invoice,
+    )
+    managers = await staff_token(db, pay_settings, manager)
+    dispatchers = await staff_token(db, pay_settings, dispatcher)
+    assert error_codes(await shop.start()) == ["PAYMENTS_NOT_CONFIGURED"]
+
+    account = "acct_1PzQ9xLkT2b3C4d5"
+    refused = await gql(pay_client, SET_ACCOUNT, {"account": account}, token=dispatchers)
+    assert error_codes(refused) == ["ROLE_FORBIDDEN"]
+    unseen = await gql(pay_client, "{ portalSettings { stripeAccountId } }", token=dispatchers)
+    assert error_codes(unseen) == ["ROLE_FORBIDDEN"]
+    set_ = await gql(pay_client, SET_ACCOUNT, {"account": account}, token=managers)
+    assert set_["data"]["updatePortalSettings"] == {"stripeAccountId": account}
+
+    body = await shop.start(2_500)
+    assert body["data"]["startInvoicePayment"]["stripeAccount"] == account
+    [create] = stripe_standin.creates()
+    assert create.account == account and create.params["amount"] == "2500"
+    assert stripe_standin.intent_accounts[intent_of(body)] == account
+
+    cleared = await gql(pay_client, SET_ACCOUNT, {"account": None}, token=managers)
+    assert cleared["data"]["updatePortalSettings"] == {"stripeAccountId": None}
+    assert error_codes(await shop.start(2_500)) == ["PAYMENTS_NOT_CONFIGURED"]
+    assert len(stripe_standin.calls) == 1
+    async with db.session(SYSTEM) as session:
+        trail = list(
+            await session.scalars(sa.select(AuditEntry).order_by(col(AuditEntry.created_at)))
+        )
+    assert [(e.action, e.actor_staff_id, e.after) for e in trail] == [
+        ("portal_settings.updated", manager.id, {"stripe_account_id": account}),
+        ("portal_settings.updated", manager.id, {"stripe_account_id": None}),
+    ]
 
 
 # -- Overlapping attempts never add up past the balance (row 24) -------------------------------
