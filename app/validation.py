@@ -13,6 +13,8 @@ _PHONE = re.compile(r"\+?[0-9][0-9 ()./-]*")
 _PHONE_DIGITS = range(7, 16)  # E.164 allows at most 15 digits
 _COLOUR = re.compile(r"#[0-9A-Fa-f]{6}")
 _IDENTIFIER = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+# Stripe's connected account ids: `acct_` and letters and digits, within the 255 we store.
+_STRIPE_ACCOUNT = re.compile(r"acct_[A-Za-z0-9]{1,250}")
 
 
 def normalised_email(value: str | None) -> str | None:
@@ -84,6 +86,19 @@ def checked_identifier(value: str, *, field: str = "portalIdentifier") -> str:
             field=field,
         )
     return identifier
+
+
+def checked_stripe_account(value: str | None, *, field: str = "stripeAccountId") -> str | None:
+    """A Stripe connected account id as pasted, trimmed; None stays None (no account)."""
+    if value is None:
+        return None
+    account = value.strip()
+    if not _STRIPE_ACCOUNT.fullmatch(account):
+        raise AppError(
+            "Give the Stripe account id as shown in Stripe, such as acct_1A2b3C4d5E6f7G8h.",
+            field=field,
+        )
+    return account
 
 
 def identifier_from(name: str) -> str:

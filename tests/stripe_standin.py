@@ -23,6 +23,11 @@ from starlette.routing import Route
 SECRET_KEY = "sk_test_standin"
 PUBLISHABLE_KEY = "pk_test_standin"
 WEBHOOK_SECRET = "whsec_standin"
+# The statuses Stripe lets a PaymentIntent be canceled from (leaving out its rare
+# "processing" exception).
+CANCELABLE = frozenset(
+    {"requires_payment_method", "requires_confirmation", "requires_action", "requires_capture"}
+)
 
 
 def _nest(pairs: list[tuple[str, str]]) -> dict[str, Any]:
@@ -72,6 +77,10 @@ class StripeStandIn:
 
     def creates(self) -> list[Call]:
         return [c for c in self.calls if c.method == "POST" and c.path == "/v1/payment_intents"]
+
+    def cancels(self) -> list[str]:
+        """The PaymentIntents asked to be canceled, in order."""
+        return [c.path.split("/")[3] for c in self.calls if c.path.endswith("/cancel")]
 
     def set_status(self, intent_id: str, status: str) -> None:
         self.intents[intent_id]["status"] = status
@@ -184,8 +193,35 @@ class StripeStandIn:
         call = await self._record(request)
         intent_id = request.path_params["intent"]
         if intent_id not in self.intents or self.intent_accounts[intent_id] != call.account:
-            return _error(404, "invalid_request_error", f"No such payment_intent: '{intent_id}'")
+            return _error(
+                404,
+                "invalid_request_error",
+                f"No such payment_intent: '{intent_id}'",
+                code="resource_missing",
+            )
         return JSONResponse(self.intents[intent_id])
+
+    async def cancel_intent(self, request: Request) -> JSONResponse:
+        call = await self._record(request)
+        intent_id = request.path_params["intent"]
+        if intent_id not in self.intents or self.intent_accounts[intent_id] != call.account:
+            return _error(
+                404,
+                "invalid_request_error",
+                f"No such payment_intent: '{intent_id}'",
+                code="resource_missing",
+            )
+        intent = self.intents[intent_id]
+        if intent["status"] not in CANCELABLE:
+            return _error(
+                400,
+                "invalid_request_error",
+                f"This PaymentIntent's status is {intent['status']}: it cannot be canceled.",
+                code="payment_intent_unexpected_state",
+            )
+        intent["status"] = "canceled"
+        intent["cancellation_reason"] = call.params.get("cancellation_reason")
+        return JSONResponse(intent)
 
     async def list_events(self, request: Request) -> JSONResponse:
         call = await self._record(request)
@@ -221,13 +257,15 @@ class StripeStandIn:
             routes=[
                 Route("/v1/payment_intents", self.create_intent, methods=["POST"]),
                 Route("/v1/payment_intents/{intent}", self.retrieve_intent, methods=["GET"]),
+                Route("/v1/payment_intents/{intent}/cancel", self.cancel_intent, methods=["POST"]),
                 Route("/v1/events", self.list_events, methods=["GET"]),
             ]
         )
 
 
-def _error(status: int, kind: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"type": kind, "message": message}}, status_code=status)
+def _error(status: int, kind: str, message: str, *, code: str | None = None) -> JSONResponse:
+    error = {"type": kind, "message": message, **({"code": code} if code else {})}
+    return JSONResponse({"error": error}, status_code=status)
 
 
 class StandInServer:

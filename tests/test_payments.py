@@ -24,6 +24,7 @@ from strawberry.relay import to_base64
 from app.cli import main
 from app.db.base import utcnow
 from app.db.models import (
+    AuditEntry,
     Customer,
     Invoice,
     InvoiceStatus,
@@ -31,6 +32,8 @@ from app.db.models import (
     OutboxEmail,
     Payment,
     PaymentStatus,
+    StaffRole,
+    StaffUser,
     StripeEvent,
     StripeEventOutcome,
     Tenant,
@@ -40,6 +43,7 @@ from app.db.session import Database, create_engine
 from app.mail import OutboxWorker
 from app.main import create_app
 from app.payments import Payments
+from app.payments.gateway import OPEN_STATUSES
 from app.settings import Settings, get_settings
 from tests.conftest import http_client, make_settings, stripe_settings
 from tests.databases import run_in_thread
@@ -60,6 +64,7 @@ from tests.support import (
     make_portal_user,
     make_tenant,
     portal_token,
+    staff_token,
 )
 
 ACCOUNT = "acct_acme"
@@ -107,20 +112,40 @@ class Shop:
     def invoice_id(self) -> str:
         return to_base64("Invoice", str(self.invoice.id))
 
-    async def start(self, amount: int | None = None, **variables: Any) -> dict[str, Any]:
+    async def start(
+        self, amount: int | None = None, *, token: str | None = None, **variables: Any
+    ) -> dict[str, Any]:
         return await gql(
             self.client,
             START,
             {"invoiceId": self.invoice_id, "amount": amount, **variables},
             path=PORTAL,
-            token=self.token,
+            token=token or self.token,
         )
 
-    async def started_intent(self, amount: int | None = None) -> str:
-        body = await self.start(amount)
+    async def started_intent(self, amount: int | None = None, *, token: str | None = None) -> str:
+        body = await self.start(amount, token=token)
         assert "errors" not in body, body
-        secret: str = body["data"]["startInvoicePayment"]["clientSecret"]
-        return secret.split("_secret_")[0]
+        return intent_of(body)
+
+    async def colleague(self) -> str:
+        """The token of another company contact at the same customer, on another device."""
+        other = await make_portal_user(
+            self.db,
+            self.user.tenant,
+            email="kim@customer.example",
+            username="kim",
+            customer=self.user.customer,
+        )
+        return await portal_token(self.db, self.settings, other.account)
+
+    def payable(self) -> dict[str, int]:
+        """The PaymentIntents Stripe could still take money through, with their amounts."""
+        return {
+            intent_id: intent["amount"]
+            for intent_id, intent in self.stripe.intents.items()
+            if intent["status"] in OPEN_STATUSES
+        }
 
     async def deliver(self, event: dict[str, Any], **sign: Any) -> httpx.Response:
         body, headers = signed(event, **sign)
@@ -128,6 +153,11 @@ class Shop:
 
     async def reload(self) -> Invoice:
         return await invoice_row(self.db, self.invoice.id)
+
+
+def intent_of(body: dict[str, Any]) -> str:
+    secret: str = body["data"]["startInvoicePayment"]["clientSecret"]
+    return secret.split("_secret_")[0]
 
 
 async def invoice_row(db: Database, invoice_id: uuid.UUID) -> Invoice:
@@ -351,6 +381,220 @@ async def test_e3_a_retry_after_a_failed_stripe_call_reuses_the_attempt_and_its_
     assert len([p for p in await rows(shop.db, Payment) if p.amount_minor == 2_000]) == 2
 
 
+# -- The business's Stripe account, as staff set it (S9) ---------------------------------------
+
+SET_ACCOUNT = """mutation ($account: String) {
+  updatePortalSettings(input: {stripeAccountId: $account}) { stripeAccountId }
+}"""
+
+
+async def test_s9_a_manager_sets_the_stripe_account_and_portal_payments_go_to_it(
+    db: Database,
+    pay_settings: Settings,
+    pay_client: httpx.AsyncClient,
+    stripe_standin: StripeStandIn,
+) -> None:
+    tenant, manager = await make_tenant(db, slug="acme", role=StaffRole.MANAGER)
+    dispatcher = StaffUser(
+        tenant_id=tenant.id,
+        email="dispatcher@acme.example",
+        name="Dee Dispatcher",
+        role=StaffRole.DISPATCHER,
+    )
+    async with db.transaction(SYSTEM) as session:
+        session.add(dispatcher)
+    user = await make_portal_user(db, tenant)
+    invoice = await add_invoice(db, tenant, user.customer)
+    shop = Shop(
+        db,
+        pay_settings,
+        pay_client,
+        stripe_standin,
+        user,
+        await portal_token(db, pay_settings, user.account),
+        invoice,
+    )
+    managers = await staff_token(db, pay_settings, manager)
+    dispatchers = await staff_token(db, pay_settings, dispatcher)
+    assert error_codes(await shop.start()) == ["PAYMENTS_NOT_CONFIGURED"]
+
+    account = "acct_1PzQ9xLkT2b3C4d5"
+    refused = await gql(pay_client, SET_ACCOUNT, {"account": account}, token=dispatchers)
+    assert error_codes(refused) == ["ROLE_FORBIDDEN"]
+    unseen = await gql(pay_client, "{ portalSettings { stripeAccountId } }", token=dispatchers)
+    assert error_codes(unseen) == ["ROLE_FORBIDDEN"]
+    set_ = await gql(pay_client, SET_ACCOUNT, {"account": account}, token=managers)
+    assert set_["data"]["updatePortalSettings"] == {"stripeAccountId": account}
+
+    body = await shop.start(2_500)
+    assert body["data"]["startInvoicePayment"]["stripeAccount"] == account
+    [create] = stripe_standin.creates()
+    assert create.account == account and create.params["amount"] == "2500"
+    assert stripe_standin.intent_accounts[intent_of(body)] == account
+
+    cleared = await gql(pay_client, SET_ACCOUNT, {"account": None}, token=managers)
+    assert cleared["data"]["updatePortalSettings"] == {"stripeAccountId": None}
+    assert error_codes(await shop.start(2_500)) == ["PAYMENTS_NOT_CONFIGURED"]
+    assert len(stripe_standin.calls) == 1
+    async with db.session(SYSTEM) as session:
+        trail = list(
+            await session.scalars(sa.select(AuditEntry).order_by(col(AuditEntry.created_at)))
+        )
+    assert [(e.action, e.actor_staff_id, e.after) for e in trail] == [
+        ("portal_settings.updated", manager.id, {"stripe_account_id": account}),
+        ("portal_settings.updated", manager.id, {"stripe_account_id": None}),
+    ]
+
+
+# -- Overlapping attempts never add up past the balance (row 24) -------------------------------
+
+
+async def statuses(db: Database) -> dict[int, PaymentStatus]:
+    return {p.amount_minor: p.status for p in await rows(db, Payment)}
+
+
+async def test_e3_attempts_that_fit_stay_open_and_one_that_does_not_cancels_the_oldest(
+    shop: Shop,
+) -> None:
+    first = await shop.started_intent(6_000)
+    second = await shop.started_intent(3_000)
+    assert shop.stripe.cancels() == []
+    assert shop.payable() == {first: 6_000, second: 3_000}
+
+    # 5,000 fits beside 3,000 but not beside both: the oldest unpaid attempt gives way.
+    third = await shop.started_intent(5_000)
+    assert shop.stripe.cancels() == [first]
+    assert shop.stripe.intents[first]["cancellation_reason"] == "abandoned"
+    assert shop.payable() == {second: 3_000, third: 5_000}
+    assert await statuses(shop.db) == {
+        6_000: PaymentStatus.CANCELED,
+        3_000: PaymentStatus.PENDING,
+        5_000: PaymentStatus.PENDING,
+    }
+    # Stripe's own report of the cancellation changes nothing more.
+    canceled = shop.stripe.intent_event("payment_intent.canceled", first)
+    assert (await shop.deliver(canceled)).json()["outcome"] == "IGNORED"
+    # Still the most one payment may be is the whole balance: others give way to it.
+    whole = await shop.started_intent()
+    assert shop.payable() == {whole: 10_000}
+
+
+async def test_e3_an_abandoned_attempt_never_locks_out_another_device_or_a_colleague(
+    shop: Shop,
+) -> None:
+    kim = await shop.colleague()
+    mine = await shop.started_intent()
+    # Jo walked away from the form; Kim pays the whole balance from another device.
+    kims = await shop.started_intent(token=kim)
+    assert shop.payable() == {kims: 10_000}
+    # Jo comes back days later: the old attempt is past reuse, and Kim's gives way.
+    async with shop.db.transaction(SYSTEM) as session:
+        await session.execute(sa.update(Payment).values(created_at=utcnow() - timedelta(days=2)))
+    again = await shop.started_intent()
+    assert again not in (mine, kims)
+    assert shop.payable() == {again: 10_000}
+    assert shop.stripe.cancels() == [mine, kims]
+    await shop.deliver(shop.stripe.intent_event("payment_intent.succeeded", again))
+    invoice = await shop.reload()
+    assert (invoice.paid_minor, invoice.status) == (10_000, InvoiceStatus.PAID)
+
+
+async def test_e3_a_declined_attempt_can_still_take_money_so_it_gives_way_too(
+    shop: Shop,
+) -> None:
+    kim = await shop.colleague()
+    declined = await shop.started_intent()
+    # The card was declined; Stripe keeps the form open for another card.
+    await shop.deliver(shop.stripe.intent_event("payment_intent.payment_failed", declined))
+    assert await statuses(shop.db) == {10_000: PaymentStatus.FAILED}
+    assert shop.payable() == {declined: 10_000}
+
+    kims = await shop.started_intent(token=kim)
+    assert shop.stripe.cancels() == [declined]
+    assert shop.payable() == {kims: 10_000}
+    by_intent = {p.stripe_payment_intent_id: p.status for p in await rows(shop.db, Payment)}
+    assert by_intent == {declined: PaymentStatus.CANCELED, kims: PaymentStatus.PENDING}
+
+
+async def test_e3_an_attempt_stripe_no_longer_has_simply_ends(shop: Shop) -> None:
+    gone = await shop.started_intent()
+    del shop.stripe.intents[gone]
+    assert "errors" not in await shop.start(4_000)
+    assert shop.stripe.cancels() == [gone]
+    assert await statuses(shop.db) == {
+        10_000: PaymentStatus.CANCELED,
+        4_000: PaymentStatus.PENDING,
+    }
+
+
+async def test_e3_money_being_processed_lowers_the_largest_payment_and_is_never_cancelled(
+    shop: Shop,
+) -> None:
+    debit = await shop.started_intent(7_000)
+    shop.stripe.set_status(debit, "processing")
+    await shop.deliver(shop.stripe.intent_event("payment_intent.processing", debit))
+
+    too_much = await shop.start(5_000)
+    assert error_codes(too_much) == ["AMOUNT_OUT_OF_RANGE"]
+    assert too_much["errors"][0]["message"] == (
+        "Pay between GBP 0.30 and GBP 30.00. GBP 70.00 of the balance is already being paid."
+    )
+    rest = await shop.start()
+    assert rest["data"]["startInvoicePayment"]["amount"] == {"minor": 3_000, "currency": "GBP"}
+    assert shop.stripe.cancels() == []
+    assert sum(shop.payable().values()) == 3_000
+    # Nothing is left once the rest is being processed too.
+    shop.stripe.set_status(intent_of(rest), "processing")
+    await shop.deliver(shop.stripe.intent_event("payment_intent.processing", intent_of(rest)))
+    assert error_codes(await shop.start(30)) == ["INVOICE_NOT_PAYABLE"]
+
+    # The debit fails: its 70.00 is free again.
+    shop.stripe.set_status(debit, "requires_payment_method")
+    await shop.deliver(shop.stripe.intent_event("payment_intent.payment_failed", debit))
+    assert "errors" not in await shop.start(7_000)
+    assert error_codes(await shop.start(7_001)) == ["AMOUNT_OUT_OF_RANGE"]
+
+
+async def test_e3_an_attempt_paid_but_not_yet_reported_holds_its_amount(shop: Shop) -> None:
+    kim = await shop.colleague()
+    paid = await shop.started_intent(7_000)
+    # Jo's card went through; Stripe's event is still on its way.
+    shop.stripe.set_status(paid, "succeeded")
+
+    refused = await shop.start(5_000, token=kim)
+    assert error_codes(refused) == ["AMOUNT_OUT_OF_RANGE"]
+    assert "GBP 70.00 of the balance is already being paid" in refused["errors"][0]["message"]
+    assert shop.stripe.cancels() == [paid]
+    assert await statuses(shop.db) == {7_000: PaymentStatus.PENDING}
+
+    rest = await shop.started_intent(3_000, token=kim)
+    for intent in (paid, rest):
+        await shop.deliver(shop.stripe.intent_event("payment_intent.succeeded", intent))
+    invoice = await shop.reload()
+    assert (invoice.paid_minor, invoice.status) == (10_000, InvoiceStatus.PAID)
+
+
+async def test_e3_two_devices_starting_at_once_never_leave_more_payable_than_the_balance(
+    shop: Shop,
+) -> None:
+    kim = await shop.colleague()
+    for _ in range(3):
+        bodies = await asyncio.gather(shop.start(8_000), shop.start(6_000, token=kim))
+        for body in bodies:
+            assert "errors" not in body or error_codes(body) == ["PAYMENT_SUPERSEDED"], body
+        handed_out = {intent_of(body) for body in bodies if "errors" not in body}
+        payable = shop.payable()
+        assert sum(payable.values()) <= 10_000
+        assert set(payable) <= handed_out
+        # Every attempt still open here is one Stripe could take, and the other way round.
+        open_rows = {
+            p.stripe_payment_intent_id
+            for p in await rows(shop.db, Payment)
+            if p.status is PaymentStatus.PENDING
+        }
+        assert open_rows == set(payable)
+
+
 # -- The webhook: authenticity (row 22) --------------------------------------------------------
 
 
@@ -480,6 +724,55 @@ async def test_e3_the_webhook_checks_amount_currency_account_and_metadata(shop: 
     [payment] = await rows(shop.db, Payment)
     assert payment.status is PaymentStatus.PENDING
     assert await rows(shop.db, OutboxEmail) == []
+
+
+async def test_e3_a_payment_arriving_over_the_balance_is_counted_and_flagged_for_staff(
+    shop: Shop,
+) -> None:
+    intent = await shop.started_intent()
+    # The office lowers the invoice by a credit note while the payment form is open.
+    async with shop.db.transaction(SYSTEM) as session:
+        await session.execute(
+            sa.update(Invoice).where(col(Invoice.id) == shop.invoice.id).values(total_minor=8_000)
+        )
+    response = await shop.deliver(shop.stripe.intent_event("payment_intent.succeeded", intent))
+    assert response.status_code == 200 and response.json()["outcome"] == "APPLIED"
+
+    # The money is never lost: counted in full, the invoice is in credit by the excess.
+    invoice = await shop.reload()
+    assert (invoice.paid_minor, invoice.balance_minor) == (10_000, -2_000)
+    assert invoice.status is InvoiceStatus.PAID
+    [event] = await rows(shop.db, StripeEvent)
+    assert event.detail == "payment SUCCEEDED; 2000 over the balance, to refund or credit"
+    # Staff see it in the audit trail, from the system, to refund or credit.
+    async with shop.db.session(SYSTEM) as session:
+        owner = await session.scalar(
+            sa.select(StaffUser).where(col(StaffUser.tenant_id) == shop.invoice.tenant_id)
+        )
+    assert owner is not None
+    trail = await gql(
+        shop.client,
+        "{ auditTrail { edges { node { action actorKind subjectType subjectId before after } } } }",
+        token=await staff_token(shop.db, shop.settings, owner),
+    )
+    [entry] = [edge["node"] for edge in trail["data"]["auditTrail"]["edges"]]
+    [payment] = await rows(shop.db, Payment)
+    assert entry == {
+        "action": "payment.over_balance",
+        "actorKind": "SYSTEM",
+        "subjectType": "Invoice",
+        "subjectId": shop.invoice_id,
+        "before": {"balance_minor": 8_000},
+        "after": {
+            "balance_minor": -2_000,
+            "over_minor": 2_000,
+            "currency": "GBP",
+            "invoice_number": "INV-1",
+            "payment_id": str(payment.id),
+            "stripe_payment_intent_id": intent,
+            "stripe_account_id": ACCOUNT,
+        },
+    }
 
 
 # -- The invoice follows (E3) ------------------------------------------------------------------

@@ -296,3 +296,38 @@ async def test_s9_the_same_identifier_may_be_used_at_another_business(
         token=token,
     )
     assert error_codes(foreign) == ["NOT_FOUND"]
+
+
+async def test_s9_a_stripe_account_must_look_like_one_and_null_clears_it(
+    db: Database, client: httpx.AsyncClient, settings: Settings
+) -> None:
+    _, token = await _manager(db, settings)
+    account = "mutation ($input: PortalSettingsChanges!) { updatePortalSettings(input: $input) "
+    account += "{ stripeAccountId } }"
+    for bad in [
+        "",
+        "acct_",
+        "acct_1A2b-3C4d",
+        "acct_1A2b 3C4d",
+        "ACCT_1A2b3C4d",
+        "sk_live_1A2b3C4d",
+        "acct_1A2b3C4d; drop",
+        "acct_" + "a" * 251,
+    ]:
+        refused = await gql(client, account, {"input": {"stripeAccountId": bad}}, token=token)
+        assert error_codes(refused) == ["INVALID_INPUT"], bad
+        assert refused["errors"][0]["extensions"]["field"] == "stripeAccountId"
+    assert await _audit(db) == []
+
+    pasted = await gql(
+        client, account, {"input": {"stripeAccountId": " acct_1A2b3C4d5E6f7G8h\n"}}, token=token
+    )
+    assert pasted["data"]["updatePortalSettings"] == {"stripeAccountId": "acct_1A2b3C4d5E6f7G8h"}
+    shown = await gql(client, "{ portalSettings { stripeAccountId } }", token=token)
+    assert shown["data"]["portalSettings"]["stripeAccountId"] == "acct_1A2b3C4d5E6f7G8h"
+    cleared = await gql(client, account, {"input": {"stripeAccountId": None}}, token=token)
+    assert cleared["data"]["updatePortalSettings"] == {"stripeAccountId": None}
+    assert [(entry.before, entry.after) for entry in await _audit(db)] == [
+        ({"stripe_account_id": None}, {"stripe_account_id": "acct_1A2b3C4d5E6f7G8h"}),
+        ({"stripe_account_id": "acct_1A2b3C4d5E6f7G8h"}, {"stripe_account_id": None}),
+    ]

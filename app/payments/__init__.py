@@ -64,8 +64,9 @@ class Payments:
         invoice_id: uuid.UUID,
         amount: int | None,
     ) -> PaymentStart:
-        """Opens an attempt to pay `amount` (the whole balance when None) of an invoice the
-        scope reaches, or reuses the open one for the same invoice, amount and account."""
+        """Opens an attempt to pay `amount` (all the balance not already being processed
+        when None) of an invoice the scope reaches, or reuses the open one for the same
+        invoice, amount and account; older unpaid attempts that would not fit beside it end."""
         return await start_payment(
             self._db,
             self._gateway,

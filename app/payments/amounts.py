@@ -52,12 +52,13 @@ class Bounds:
         return self.maximum < self.minimum
 
 
-def bounds_for(invoice: Invoice) -> Bounds | None:
-    """What one payment towards `invoice` may be; None when its currency cannot be paid."""
+def bounds_for(invoice: Invoice, *, holding: int = 0) -> Bounds | None:
+    """What one payment towards `invoice` may be, beside payments `holding` so much of its
+    balance already; None when its currency cannot be paid."""
     minimum = MINIMUM_MINOR.get(invoice.currency.upper())
     if minimum is None:
         return None
-    return Bounds(minimum=minimum, maximum=min(invoice.balance_minor, MAXIMUM_MINOR))
+    return Bounds(minimum=minimum, maximum=min(invoice.balance_minor - holding, MAXIMUM_MINOR))
 
 
 def format_money(minor: int, currency: str) -> str:

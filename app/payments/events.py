@@ -17,6 +17,7 @@ from sqlmodel import col
 
 from app.db.base import utcnow
 from app.db.models import (
+    AuditEntry,
     Invoice,
     InvoiceStatus,
     Payment,
@@ -179,10 +180,39 @@ async def _intent_event(
     if not changed:
         return _Result(StripeEventOutcome.IGNORED, f"payment already {payment.status}", payment)
     payment.updated_at = utcnow()
+    balance = invoice.balance_minor
     _follow(invoice, payment.counted_minor - before)
+    detail = f"payment {payment.status}"
     if payment.status is PaymentStatus.SUCCEEDED:
         await _receipt(session, settings, payment, invoice)
-    return _Result(StripeEventOutcome.APPLIED, f"payment {payment.status}", payment)
+        if invoice.balance_minor < 0:
+            over = min(-invoice.balance_minor, payment.amount_minor)
+            session.add(_over_balance(payment, invoice, over, balance))
+            detail += f"; {over} over the balance, to refund or credit"
+            logger.error("invoice %s is over-paid by %d", invoice.id, -invoice.balance_minor)
+    return _Result(StripeEventOutcome.APPLIED, detail, payment)
+
+
+def _over_balance(payment: Payment, invoice: Invoice, over: int, balance: int) -> AuditEntry:
+    """Money taken beyond the balance is counted, never dropped: the invoice shows a credit
+    and staff find this entry in the audit trail, to refund the excess or keep it as credit.
+    Starting payments keeps this rare (an invoice lowered while a payment was open)."""
+    return AuditEntry(
+        tenant_id=invoice.tenant_id,
+        action="payment.over_balance",
+        subject_type="Invoice",
+        subject_id=invoice.id,
+        before={"balance_minor": balance},
+        after={
+            "balance_minor": invoice.balance_minor,
+            "over_minor": over,
+            "currency": invoice.currency,
+            "invoice_number": invoice.number,
+            "payment_id": str(payment.id),
+            "stripe_payment_intent_id": payment.stripe_payment_intent_id,
+            "stripe_account_id": payment.stripe_account_id,
+        },
+    )
 
 
 def _intent_mismatch(
@@ -272,8 +302,6 @@ def _follow(invoice: Invoice, delta: int) -> None:
         invoice.status = InvoiceStatus.PAID
     elif invoice.status is InvoiceStatus.PAID and invoice.balance_minor > 0:
         invoice.status = InvoiceStatus.UNPAID
-    if invoice.balance_minor < 0:
-        logger.error("invoice %s is over-paid by %d", invoice.id, -invoice.balance_minor)
     invoice.updated_at = utcnow()
 
 

@@ -90,6 +90,21 @@ class StripeGateway:
         )
         return Intent.of(intent)
 
+    async def cancel_intent(self, *, account: str, intent_id: str) -> Intent:
+        """Cancels a PaymentIntent nobody has paid yet; one Stripe can no longer cancel
+        (processing, succeeded) comes back as it is, for the caller to read its status."""
+        try:
+            intent = await self.client.v1.payment_intents.cancel_async(
+                intent_id,
+                {"cancellation_reason": "abandoned"},
+                {"stripe_account": account},
+            )
+        except stripe.InvalidRequestError as error:
+            if error.code != "payment_intent_unexpected_state":
+                raise
+            return await self.retrieve_intent(account=account, intent_id=intent_id)
+        return Intent.of(intent)
+
     async def events_since(
         self, *, account: str, since: datetime, types: list[str]
     ) -> list[dict[str, Any]]:

@@ -1,5 +1,6 @@
 """Portal settings (S9, T5): the tenant's switch, default modules, which invoices the
-portal shows, and branding; and each customer's overrides of them. Every change is
+portal shows, branding and the Stripe account card payments go to; and each customer's
+overrides of them. Every change is
 audited with the values before and after (S10)."""
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from app.errors import AppError, ErrorCode
 from app.files import Logo, stored_logo
 from app.resolvers.audit import audit_entry, changes
 from app.resolvers.customers import row_of, staff_tenant
-from app.validation import checked_colour, checked_identifier
+from app.validation import checked_colour, checked_identifier, checked_stripe_account
 
 
 def _modules(modules: Sequence[PortalModule]) -> list[str]:
@@ -73,6 +74,8 @@ def _checked(values: Mapping[str, Any]) -> dict[str, Any]:
             checked[name] = checked_colour(value)
         elif name == "portal_identifier":
             checked[name] = checked_identifier(value or "")
+        elif name == "stripe_account_id":
+            checked[name] = checked_stripe_account(value)
         elif name in ("portal_enabled", "invoice_visibility"):
             if value is None:
                 raise AppError("This cannot be null.", field=_camel(name))
@@ -89,7 +92,9 @@ def _camel(name: str) -> str:
 
 async def update_settings(ctx: Context, *, values: Mapping[str, Any]) -> Tenant:
     """Switching the portal off here ends every portal session at this business on its
-    next request: each request re-checks the switch."""
+    next request: each request re-checks the switch. So does the Stripe account: payments
+    started after a change go to the new one (or, with none, cannot start), while those
+    already started finish in the account they began in."""
     if "default_modules" in values and values["default_modules"] is None:
         raise AppError("Give the default modules as a list.", field="defaultModules")
     checked = _checked(values)

@@ -35,6 +35,10 @@ class PortalSettings:
     invoice_visibility: InvoiceVisibility  # type: ignore[valid-type]
     accent_colour: str | None = strawberry.field(description="#RRGGBB, or null for the default.")
     logo_url: str | None = strawberry.field(description="Where the logo is served; null for none.")
+    stripe_account_id: str | None = strawberry.field(
+        description="The Stripe connected account (`acct_...`) customers' card payments go to;"
+        " null: invoices cannot be paid by card in the portal."
+    )
 
     @classmethod
     def from_row(cls, row: models.Tenant, info: Info) -> PortalSettings:
@@ -45,6 +49,7 @@ class PortalSettings:
             invoice_visibility=row.invoice_visibility,
             accent_colour=row.accent_colour,
             logo_url=logo_url(info.context.settings, row.id) if row.logo_file_id else None,
+            stripe_account_id=row.stripe_account_id,
         )
 
 
@@ -55,6 +60,10 @@ class PortalSettingsChanges:
     invoice_visibility: InvoiceVisibility | None = strawberry.UNSET  # type: ignore[valid-type]
     accent_colour: str | None = strawberry.field(
         default=strawberry.UNSET, description="#RRGGBB; null goes back to the default."
+    )
+    stripe_account_id: str | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="`acct_` and letters and digits, as Stripe shows it; null stops card payments.",
     )
 
 
@@ -91,8 +100,8 @@ class PortalSettingsQuery:
 @strawberry.type
 class PortalSettingsMutation:
     @strawberry.mutation(
-        description="Change the portal switch, default modules, invoice visibility or accent "
-        "colour.",
+        description="Change the portal switch, default modules, invoice visibility, accent "
+        "colour or Stripe account.",
         extensions=guarded(RequiresRole(SETTINGS_ROLE)),
     )
     async def update_portal_settings(

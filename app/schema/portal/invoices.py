@@ -77,7 +77,8 @@ class Invoice(LoadedNode):
 
     @strawberry.field(
         description="The smallest part payment Stripe takes in its currency; null when it"
-        " cannot be paid by card. The largest is the balance."
+        " cannot be paid by card. The largest is the balance, less payments Stripe is still"
+        " processing."
     )
     async def minimum_payment(self, info: Info) -> Money | None:
         bounds = await _bounds(info, self.row)
@@ -136,10 +137,12 @@ class InvoicePayment:
 @strawberry.type
 class InvoiceMutation:
     @strawberry.mutation(
-        description="Starts paying an outstanding invoice by card: all of its balance, or"
-        " `amount` (in the currency's minor unit) between `minimumPayment` and the balance."
-        " Asking again for the same amount reuses the payment not yet made. The invoice"
-        " changes only once Stripe reports the payment.",
+        description="Starts paying an outstanding invoice by card: all of its balance not"
+        " already being processed, or `amount` (in the currency's minor unit) between"
+        " `minimumPayment` and that. Asking again for the same amount reuses the payment not"
+        " yet made; one that would take the payments not yet made past the balance cancels"
+        " the oldest of them (`PAYMENT_SUPERSEDED`: another start at the same moment won, so"
+        " start again). The invoice changes only once Stripe reports the payment.",
         extensions=guarded(
             RequiresModule(PortalModule.INVOICES), RequiresContact(ContactKind.COMPANY)
         ),
