@@ -40,10 +40,10 @@ async def test_h6_customers_with_contacts_and_sites_cost_the_same_for_5_and_50(
     token, tenant = await _staff(db, settings)
     await make_customers(db, tenant, 5)  # type: ignore[arg-type]
     with count_statements(db) as five:
-        small = await gql(client, CUSTOMERS_WITH_CHILDREN, {"first": 100}, token=token)
+        small = await gql(client, CUSTOMERS_WITH_CHILDREN, {"first": 50}, token=token)
     await make_customers(db, tenant, 45)  # type: ignore[arg-type]
     with count_statements(db) as fifty:
-        large = await gql(client, CUSTOMERS_WITH_CHILDREN, {"first": 100}, token=token)
+        large = await gql(client, CUSTOMERS_WITH_CHILDREN, {"first": 50}, token=token)
 
     assert "errors" not in small and "errors" not in large
     assert len(small["data"]["customers"]["edges"]) == 5

@@ -157,14 +157,14 @@ class StaffSignInMutation:
 
     @strawberry.mutation(
         description="Narrow the portal modules a contact may use, within its customer's; null"
-        " narrows nothing. Takes effect on their next request.",
+        " or left out narrows nothing. Takes effect on their next request.",
         extensions=guarded(RequiresRole(StaffRole.MANAGER)),
     )
     async def set_contact_portal_modules(
         self,
         info: Info,
         contact_id: strawberry.ID,
-        modules: list[PortalModuleEnum] | None,  # type: ignore[valid-type]
+        modules: list[PortalModuleEnum] | None = None,  # type: ignore[valid-type]
     ) -> Contact:
         contact = await portal_access.set_contact_modules(
             info.context,
