@@ -25,6 +25,7 @@ from typing import Any
 
 from graphql import (
     ASTValidationRule,
+    DocumentNode,
     ExecutionResult,
     FieldNode,
     FragmentDefinitionNode,
@@ -76,18 +77,22 @@ CREDENTIAL_FIELDS = frozenset(
 class OneCredentialFieldPerDocument(ValidationRule):
     def __init__(self, context: ValidationContext) -> None:
         super().__init__(context)
-        fragments = {
-            definition.name.value: definition
-            for definition in context.document.definitions
-            if isinstance(definition, FragmentDefinitionNode)
-        }
-        found = sum(
-            _count_credential_fields(definition.selection_set, fragments, frozenset())
-            for definition in context.document.definitions
-            if isinstance(definition, OperationDefinitionNode)
-        )
-        if found > 1:
+        if credential_fields(context.document) > 1:
             context.report_error(GraphQLError(ONE_CREDENTIAL_FIELD))
+
+
+def credential_fields(document: DocumentNode) -> int:
+    """How many sign-in or token fields the document's operations hold, fragments spread."""
+    fragments = {
+        definition.name.value: definition
+        for definition in document.definitions
+        if isinstance(definition, FragmentDefinitionNode)
+    }
+    return sum(
+        _count_credential_fields(definition.selection_set, fragments, frozenset())
+        for definition in document.definitions
+        if isinstance(definition, OperationDefinitionNode)
+    )
 
 
 ONE_CREDENTIAL_FIELD = "Send one sign-in or token field per request."
@@ -106,16 +111,7 @@ class CountRefusedAttempts(SchemaExtension):
             error.message == ONE_CREDENTIAL_FIELD for error in errors
         ):
             return
-        fragments = {
-            definition.name.value: definition
-            for definition in context.graphql_document.definitions
-            if isinstance(definition, FragmentDefinitionNode)
-        }
-        attempts = sum(
-            _count_credential_fields(definition.selection_set, fragments, frozenset())
-            for definition in context.graphql_document.definitions
-            if isinstance(definition, OperationDefinitionNode)
-        )
+        attempts = credential_fields(context.graphql_document)
         from app.auth.ratelimit import SIGN_IN_PER_ADDRESS
 
         request = context.context.request
