@@ -51,17 +51,18 @@ def _viewer(ctx: Context) -> PortalViewer:
     return viewer
 
 
-def _managing(viewer: PortalViewer, contact: Contact) -> Grant:
-    """The viewer's grant with USERS that covers this contact: the company's, or the
-    contact's own site's."""
+def _managing(viewer: PortalViewer, place: Contact | Site) -> Grant:
+    """The viewer's grant with USERS that covers this contact, or a contact at this site:
+    the company's, or that site's own."""
+    site_id = place.id if isinstance(place, Site) else place.site_id
     grant = next(
         (
             grant
             for grant in viewer.grants
             if USERS in grant.modules
-            and grant.tenant_id == contact.tenant_id
-            and grant.customer_id == contact.customer_id
-            and (grant.is_company or grant.site_id == contact.site_id)
+            and grant.tenant_id == place.tenant_id
+            and grant.customer_id == place.customer_id
+            and (grant.is_company or grant.site_id == site_id)
         ),
         None,
     )
@@ -105,14 +106,7 @@ async def _placed(
         site = (await session.scalars(sa.select(Site).where(col(Site.id) == site_id))).first()
         if site is None or (customer_id is not None and site.customer_id != customer_id):
             raise NotFound("There is no such site.", field="siteId")
-        probe = Contact(
-            tenant_id=site.tenant_id,
-            customer_id=site.customer_id,
-            site_id=site.id,
-            kind=ContactKind.SITE,
-            name="",
-        )
-        return _managing(viewer, probe), site.customer_id, site
+        return _managing(viewer, site), site.customer_id, site
     grants = [
         grant
         for grant in viewer.grants
@@ -139,6 +133,17 @@ async def _placed(
             field="customerId",
         )
     return company[0], company[0].customer_id, None
+
+
+def _contact_at(grant: Grant, customer_id: uuid.UUID, site: Site | None, **values: Any) -> Contact:
+    """A new contact of the customer: at the site for a site contact, else the company's."""
+    return Contact(
+        tenant_id=grant.tenant_id,
+        customer_id=customer_id,
+        site_id=site.id if site is not None else None,
+        kind=ContactKind.SITE if site is not None else ContactKind.COMPANY,
+        **values,
+    )
 
 
 def _audit(
@@ -225,13 +230,7 @@ async def add_contact(
         grant, customer, site = await _placed(
             ctx, session, customer_id=customer_id, site_id=site_id
         )
-        contact = Contact(
-            tenant_id=grant.tenant_id,
-            customer_id=customer,
-            site_id=site.id if site is not None else None,
-            kind=ContactKind.SITE if site is not None else ContactKind.COMPANY,
-            **checked,
-        )
+        contact = _contact_at(grant, customer, site, **checked)
         session.add(contact)
         created = {**checked, "kind": contact.kind}
         session.add(_audit(ctx, contact, "contact.created", None, created))
@@ -370,15 +369,7 @@ async def add_user(
             ctx, tenant_id=grant.tenant_id, customer_id=customer, email=address, username=login
         )
         values = contact_values({"name": name})
-        contact = Contact(
-            tenant_id=grant.tenant_id,
-            customer_id=customer,
-            site_id=site.id if site is not None else None,
-            kind=ContactKind.SITE if site is not None else ContactKind.COMPANY,
-            email=address,
-            portal_access=True,
-            **values,
-        )
+        contact = _contact_at(grant, customer, site, email=address, portal_access=True, **values)
         session.add(contact)
         await session.flush()
         membership = await invite(
@@ -412,22 +403,18 @@ async def _user(
     return membership, contact, grant
 
 
-async def _modules_now(session: AsyncSession, membership: PortalMembership) -> frozenset[str]:
+async def _modules_now(
+    session: AsyncSession, membership: PortalMembership, contact: Contact
+) -> frozenset[PortalModule]:
+    """What the user may use now: the business's defaults, the customer's, the user's."""
     row = (
         await session.execute(
             sa.select(col(Tenant.default_modules), col(Customer.module_override))
             .join(Customer, col(Customer.tenant_id) == col(Tenant.id))
-            .where(
-                col(Tenant.id) == membership.tenant_id,
-                col(Customer.id)
-                == sa.select(col(Contact.customer_id))
-                .where(col(Contact.id) == membership.contact_id)
-                .scalar_subquery(),
-            )
+            .where(col(Tenant.id) == contact.tenant_id, col(Customer.id) == contact.customer_id)
         )
     ).one()
-    modules = effective_modules(row[0], customer=row[1], user=membership.module_override)
-    return frozenset(module.value for module in modules)
+    return effective_modules(row[0], customer=row[1], user=membership.module_override)
 
 
 async def set_user_modules(
@@ -437,9 +424,8 @@ async def set_user_modules(
     on the user's next request. Neither the new set nor the user's present one may reach
     past the changer's own."""
     async with ctx.db.transaction(ctx.scope) as session:
-        membership, _contact, grant = await _user(ctx, session, membership_id)
-        present = await _modules_now(session, membership)
-        _within(grant, {PortalModule(value) for value in present})
+        membership, contact, grant = await _user(ctx, session, membership_id)
+        _within(grant, await _modules_now(session, membership, contact))
         stored = _within(grant, modules)
         before = membership.module_override
         if before != stored:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -69,10 +70,7 @@ class Contact(LoadedNode):
 
     @strawberry.field(description="The site of a site contact; null for a company contact.")
     async def site(self, info: Info) -> Site | None:
-        if self.row.site_id is None:
-            return None
-        row = await info.context.loaders.site_by_id.load(self.row.site_id)
-        return Site.from_row(row) if row is not None else None
+        return await site_of(info, self.row.site_id)
 
     @strawberry.field(description=LAST_CHANGE)
     async def last_change(self, info: Info) -> LastChange | None:
@@ -186,6 +184,21 @@ class Customer(LoadedNode):
     @strawberry.field(description=LAST_CHANGE)
     async def last_change(self, info: Info) -> LastChange | None:
         return await LastChange.of(info, self.row.id)
+
+
+async def customer_of(info: Info, customer_id: uuid.UUID) -> Customer:
+    """The customer a record of the viewer's belongs to; it is always the viewer's too."""
+    row = await info.context.loaders.customer_by_id.load(customer_id)
+    assert row is not None, "a record the viewer can read has a customer it can read"
+    return Customer.from_row(row)
+
+
+async def site_of(info: Info, site_id: uuid.UUID | None) -> Site | None:
+    """The site by id, or None when there is none."""
+    if site_id is None:
+        return None
+    row = await info.context.loaders.site_by_id.load(site_id)
+    return Site.from_row(row) if row is not None else None
 
 
 def given(form: object) -> dict[str, Any]:

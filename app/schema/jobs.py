@@ -10,7 +10,7 @@ from strawberry import relay
 from app.context import Info
 from app.db import models
 from app.db.models import StaffRole
-from app.schema.customers import Customer, Site
+from app.schema.customers import Customer, Site, customer_of, site_of
 from app.schema.permissions import RequiresRole
 from app.schema.relay import LoadedNode
 
@@ -60,13 +60,8 @@ class Job(LoadedNode):
 
     @strawberry.field
     async def customer(self, info: Info) -> Customer:
-        row = await info.context.loaders.customer_by_id.load(self.row.customer_id)
-        assert row is not None
-        return Customer.from_row(row)
+        return await customer_of(info, self.row.customer_id)
 
     @strawberry.field
     async def site(self, info: Info) -> Site | None:
-        if self.row.site_id is None:
-            return None
-        row = await info.context.loaders.site_by_id.load(self.row.site_id)
-        return Site.from_row(row) if row is not None else None
+        return await site_of(info, self.row.site_id)

@@ -11,7 +11,7 @@ from app.context import Info
 from app.db import models
 from app.db.models import StaffRole
 from app.schema.catalog import RequestableItem
-from app.schema.customers import Site
+from app.schema.customers import Site, site_of
 from app.schema.permissions import RequiresRole
 from app.schema.relay import LoadedNode
 
@@ -53,9 +53,9 @@ class Rental(LoadedNode):
 
     @strawberry.field
     async def site(self, info: Info) -> Site:
-        row = await info.context.loaders.site_by_id.load(self.row.site_id)
-        assert row is not None
-        return Site.from_row(row)
+        site = await site_of(info, self.row.site_id)
+        assert site is not None, "a rental the viewer can read is at a site it can read"
+        return site
 
     @strawberry.field
     async def product(self, info: Info) -> RequestableItem | None:

@@ -13,7 +13,7 @@ from app.db.models import StaffRole
 from app.resolvers import requests
 from app.schema.accounts import StaffUser
 from app.schema.catalog import RequestableItem
-from app.schema.customers import Contact, Customer, Site
+from app.schema.customers import Contact, Customer, Site, customer_of, site_of
 from app.schema.jobs import Job
 from app.schema.permissions import RequiresRole, guarded
 from app.schema.relay import LoadedNode, connection, uuid_of
@@ -103,16 +103,11 @@ class ServiceRequest(LoadedNode):
 
     @strawberry.field
     async def customer(self, info: Info) -> Customer:
-        row = await info.context.loaders.customer_by_id.load(self.row.customer_id)
-        assert row is not None
-        return Customer.from_row(row)
+        return await customer_of(info, self.row.customer_id)
 
     @strawberry.field
     async def site(self, info: Info) -> Site | None:
-        if self.row.site_id is None:
-            return None
-        row = await info.context.loaders.site_by_id.load(self.row.site_id)
-        return Site.from_row(row) if row is not None else None
+        return await site_of(info, self.row.site_id)
 
     @strawberry.field(
         description="The name of the contact who sent it, as it was then; kept when the"
