@@ -49,7 +49,9 @@ from strawberry.extensions import AddValidationRules, MaxTokensLimiter, SchemaEx
 from strawberry.extensions.max_aliases import create_validator as alias_validator
 from strawberry.extensions.query_depth_limiter import create_validator as depth_validator
 
+from app.auth.ratelimit import SIGN_IN_PER_ADDRESS
 from app.errors import ErrorCode
+from app.resolvers.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 
 MAX_DEPTH = 12
 MAX_ALIASES = 30
@@ -112,8 +114,6 @@ class CountRefusedAttempts(SchemaExtension):
         ):
             return
         attempts = credential_fields(context.graphql_document)
-        from app.auth.ratelimit import SIGN_IN_PER_ADDRESS
-
         request = context.context.request
         address = request.client.host if request.client else "unknown"
         await context.context.rate_limiter.hit(SIGN_IN_PER_ADDRESS, address, attempts=attempts)
@@ -259,8 +259,6 @@ class _Reckoning:
         return 1 + times * self.cost(node.selection_set, named, 1, seen)
 
     def _first(self, node: FieldNode, field: Any) -> int:
-        from app.resolvers.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
-
         asked: Any = None
         for argument in node.arguments or ():
             if argument.name.value != "first":
