@@ -157,6 +157,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         print("Seeded the demo tenants." if seeded else "The database has data: nothing seeded.")
     if args.command in ("seed", "dev"):
         print_sign_ins(DEMO_SIGN_INS)
+    if args.command == "dev":
         print(f"Staff playground:  http://{args.host}:{args.port}/graphql")
         print(f"Portal playground: http://{args.host}:{args.port}/portal/graphql")
     if args.command in ("serve", "dev"):
