@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -93,9 +93,14 @@ def _add_tenant_criteria(state: ORMExecuteState) -> None:
     state.statement = state.statement.options(*_criteria(scope))
 
 
-def _criteria(scope: Scope) -> list[Any]:
+@lru_cache(maxsize=1024)
+def _criteria(scope: Scope) -> tuple[Any, ...]:
     """Criteria for every tenant table, not just the selected ones: a table reached only
-    through a join or an EXISTS is filtered too. Each applies only where its table appears."""
+    through a join or an EXISTS is filtered too. Each applies only where its table appears.
+
+    Built once per scope, not per statement: a scope holds the grants as they were read for
+    this request, so a changed grant is a different scope. The values are bound parameters,
+    so every scope of the same shape shares SQLAlchemy's compiled statements."""
     assert scope.tenant_ids is not None
     allowed = tuple(scope.tenant_ids)
     criteria = [
@@ -118,14 +123,14 @@ def _criteria(scope: Scope) -> list[Any]:
                 include_aliases=True,
             )
         )
-        return criteria
+        return tuple(criteria)
     grants = scope.grants
     reached: list[type[Any]] = [*_tenant_models(), PortalAccount]
     criteria.extend(
         with_loader_criteria(model, reach_criteria(model, grants), include_aliases=True)
         for model in reached
     )
-    return criteria
+    return tuple(criteria)
 
 
 @event.listens_for(Session, "before_flush")
