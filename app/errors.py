@@ -45,6 +45,9 @@ class ErrorCode(enum.StrEnum):
     USER_ALREADY_ACTIVE = "USER_ALREADY_ACTIVE"
     QUERY_TOO_COSTLY = "QUERY_TOO_COSTLY"
     TIMEOUT = "TIMEOUT"
+    # The production portal runs only the documents of its frontend contract (H2).
+    DOCUMENT_NOT_TRUSTED = "DOCUMENT_NOT_TRUSTED"
+    PERSISTED_DOCUMENT_NOT_FOUND = "PERSISTED_DOCUMENT_NOT_FOUND"
 
 
 class AppError(Exception):
