@@ -5,22 +5,32 @@ from __future__ import annotations
 from typing import Any
 
 import strawberry
-from graphql import GraphQLError
-from strawberry.extensions import ParserCache, SchemaExtension, ValidationCache
+from graphql import ASTValidationRule, GraphQLError, specified_rules
+from strawberry.extensions import SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from app.schema.errors import ErrorCode, MaskUnexpectedErrors, log_unexpected
 from app.schema.limits import (
-    CostLimit,
     CountRefusedAttempts,
     DocumentLimits,
     DocumentLimitsWithoutIntrospection,
     TokenLimit,
 )
+from app.schema.trusted import (
+    TrustedCostLimit,
+    TrustedDocuments,
+    TrustedParserCache,
+    TrustedValidationCache,
+)
 
 
 class GatewaySchema(strawberry.Schema):
+    # Every rule a request's document is validated with, for documents validated ahead.
+    validation_rules: tuple[type[ASTValidationRule], ...] = tuple(specified_rules)
+    # Set by the endpoint serving the schema: the documents its extensions skip work for.
+    trusted_documents: TrustedDocuments | None = None
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
@@ -37,19 +47,22 @@ def build_schema(
     production: bool,
     introspection: bool,
 ) -> GatewaySchema:
+    limits = DocumentLimits if introspection else DocumentLimitsWithoutIntrospection
     extensions: list[type[SchemaExtension]] = [
         TokenLimit,
-        DocumentLimits if introspection else DocumentLimitsWithoutIntrospection,
-        ParserCache,
-        ValidationCache,
+        limits,
+        TrustedParserCache,
+        TrustedValidationCache,
         CountRefusedAttempts,
-        CostLimit,
+        TrustedCostLimit,
         MaskUnexpectedErrors,
     ]
-    return GatewaySchema(
+    schema = GatewaySchema(
         query=query,
         mutation=mutation,
         types=[ErrorCode, *(types or [])],
         extensions=extensions,
         config=StrawberryConfig(disable_field_suggestions=production),
     )
+    schema.validation_rules = (*specified_rules, *limits().validation_rules)
+    return schema

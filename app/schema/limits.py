@@ -14,6 +14,8 @@
   their lines) is about 3,500; a page of 100 customers with every site's contacts, three
   nested lists, is over 13,000 and refused before any of it runs. Introspection costs
   nothing here: the depth limit bounds it, and it is off on the portal in production.
+  The portal's trusted documents are costed once at start-up with every `first` at the
+  cap (`app/schema/trusted.py`); one whose worst case fits is not costed per request.
 - Time 15 s (`PORTAL_REQUEST_TIME_LIMIT`): no screen waits that long; past it the request is
   cancelled, its transaction rolled back, and the client told `TIMEOUT`.
 """
@@ -184,15 +186,8 @@ class CostLimit(SchemaExtension):
             and (operation is None or (definition.name and definition.name.value == operation))
         ]
         if document is not None and len(chosen) == 1:
-            fragments = {
-                definition.name.value: definition
-                for definition in document.definitions
-                if isinstance(definition, FragmentDefinitionNode)
-            }
             schema: GraphQLSchema = context.schema._schema
-            root = schema.get_root_type(chosen[0].operation)
-            reckoning = _Reckoning(schema, fragments, context.variables or {})
-            cost = reckoning.cost(chosen[0].selection_set, root) if root is not None else 0
+            cost = operation_cost(schema, document, chosen[0], context.variables or {})
             if cost > MAX_COST:
                 error = GraphQLError(
                     f"This operation could cost {cost}, over the limit of {MAX_COST}; ask"
@@ -201,6 +196,23 @@ class CostLimit(SchemaExtension):
                 )
                 context.result = ExecutionResult(data=None, errors=[error])
         yield
+
+
+def operation_cost(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operation: OperationDefinitionNode,
+    variables: Mapping[str, Any],
+) -> int:
+    """What `operation` of `document` may cost with these variables (see the module's top)."""
+    fragments = {
+        definition.name.value: definition
+        for definition in document.definitions
+        if isinstance(definition, FragmentDefinitionNode)
+    }
+    root = schema.get_root_type(operation.operation)
+    reckoning = _Reckoning(schema, fragments, variables)
+    return reckoning.cost(operation.selection_set, root) if root is not None else 0
 
 
 class _Reckoning:
