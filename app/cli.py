@@ -89,7 +89,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("migrate", help="upgrade the database to the latest migration")
     commands.add_parser("seed", help="write the demo tenants into an empty database")
-    commands.add_parser("schema", help="write schema.graphql and frontend-contract/portal.graphql")
+    commands.add_parser(
+        "schema",
+        help="write schema.graphql, frontend-contract/portal.graphql and"
+        " frontend-contract/persisted-documents.json",
+    )
     serve = commands.add_parser("serve", help="serve both GraphQL endpoints")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)

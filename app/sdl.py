@@ -1,4 +1,5 @@
-"""The committed SDL of both schemas: what `make schema` writes and the snapshot test reads."""
+"""What `make schema` writes and the snapshot tests read: the SDL of both schemas, and the
+manifest of the portal's trusted documents."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from pathlib import Path
 
 from app.schema.portal import portal_schema
 from app.schema.staff import staff_schema
+from app.schema.trusted import MANIFEST, manifest, read_operations
 
 ROOT = Path(__file__).resolve().parent.parent
 STAFF_SDL = ROOT / "schema.graphql"
@@ -16,6 +18,7 @@ def rendered() -> dict[Path, str]:
     return {
         STAFF_SDL: staff_schema(production=False).as_str() + "\n",
         PORTAL_SDL: portal_schema(production=False).as_str() + "\n",
+        MANIFEST: manifest(read_operations().values()),
     }
 
 
