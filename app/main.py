@@ -9,13 +9,15 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import sqlalchemy as sa
-from cross_web import HTTPException
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLRequestData
+from strawberry.http.base import BaseRequestProtocol
 from strawberry.types.unset import UNSET
 
 from app.auth.cookies import cross_site, lacks_csrf_header
@@ -35,11 +37,25 @@ from app.payments import Payments
 from app.schema.build import GatewaySchema
 from app.schema.portal import portal_schema
 from app.schema.staff import staff_schema
+from app.schema.trusted import TrustedDocument, TrustedDocuments
 from app.settings import Settings, get_settings
 
 logger = logging.getLogger("app")
 
 _REFUSAL_CODES = {401: ErrorCode.UNAUTHENTICATED, 403: ErrorCode.CSRF_FAILED}
+
+
+class DocumentRefused(HTTPException):
+    """A document the endpoint will not run, refused before it is parsed.
+
+    400: GraphQL-over-HTTP answers a request error (nothing can be executed) with a 4xx
+    under `application/graphql-response+json`, the persisted-documents appendix asks only
+    for one error in a well-formed response, and every other refusal here before GraphQL
+    runs is a 400 in this same shape."""
+
+    def __init__(self, code: ErrorCode, reason: str) -> None:
+        super().__init__(400, reason)
+        self.code = code
 
 
 class GraphQLEndpoint(GraphQL[Context, None]):
@@ -54,6 +70,7 @@ class GraphQLEndpoint(GraphQL[Context, None]):
         audience: Audience,
         rate_limiter: RateLimiter,
         payments: Payments,
+        trusted_documents: TrustedDocuments | None = None,
     ) -> None:
         super().__init__(
             schema,
@@ -65,6 +82,8 @@ class GraphQLEndpoint(GraphQL[Context, None]):
         self.audience = audience
         self.rate_limiter = rate_limiter
         self.payments = payments
+        # The schema's extensions find them there, to skip parsing, validation and costing.
+        schema.trusted_documents = self.trusted_documents = trusted_documents
 
     async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
         # Refusals before any GraphQL runs answer in the same shape as GraphQL errors.
@@ -85,11 +104,80 @@ class GraphQLEndpoint(GraphQL[Context, None]):
                 status_code=503,
             )
         except HTTPException as refusal:
-            code = _REFUSAL_CODES.get(refusal.status_code, ErrorCode.BAD_REQUEST)
+            code = (
+                refusal.code
+                if isinstance(refusal, DocumentRefused)
+                else _REFUSAL_CODES.get(refusal.status_code, ErrorCode.BAD_REQUEST)
+            )
             return JSONResponse(
                 {"errors": [{"message": refusal.reason, "extensions": {"code": code.value}}]},
                 status_code=refusal.status_code,
             )
+
+    def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
+        # A GET naming a persisted document asks for data, not the playground.
+        named = "documentId" in request.query_params or "extensions" in request.query_params
+        return not named and super().should_render_graphql_ide(request)
+
+    async def parse_http_body(
+        self, request: AsyncHTTPRequestAdapter
+    ) -> GraphQLRequestData | list[GraphQLRequestData]:
+        """Chooses the document before Strawberry parses it: a trusted one by its id, its
+        Apollo hash or its exact text; in production, nothing else (H2)."""
+        data = await super().parse_http_body(request)
+        if self.trusted_documents is None or isinstance(data, list):
+            return data
+        if data.query is not None:
+            trusted = self.trusted_documents.by_text(data.query)
+            if trusted is None and self.settings.is_production:
+                raise DocumentRefused(
+                    ErrorCode.DOCUMENT_NOT_TRUSTED,
+                    "This service runs only the documents of its frontend contract; send one"
+                    " by its documentId.",
+                )
+        else:
+            trusted = await self._named_document(request, data)
+        if trusted is not None:
+            # The registry's own string: the schema's extensions find it by identity.
+            data.query = trusted.text
+        return data
+
+    async def _named_document(
+        self, request: AsyncHTTPRequestAdapter, data: GraphQLRequestData
+    ) -> TrustedDocument | None:
+        """The trusted document a request without text names by `documentId` or by
+        Apollo's `extensions.persistedQuery`; None when it names none."""
+        assert self.trusted_documents is not None
+        if request.method == "GET":
+            document_id: object = request.query_params.get("documentId")
+        else:
+            # Strawberry's request data has no `documentId`: a body without a query (an id
+            # and variables, within the body limit) is read for it once more.
+            body = self.parse_json(await request.get_body())
+            document_id = body.get("documentId") if isinstance(body, dict) else None
+        persisted = (data.extensions or {}).get("persistedQuery")
+        if document_id is not None:
+            if not isinstance(document_id, str):
+                raise DocumentRefused(ErrorCode.BAD_REQUEST, "documentId must be a string.")
+            trusted = self.trusted_documents.by_id(document_id)
+        elif persisted is not None:
+            if not (
+                isinstance(persisted, dict)
+                and persisted.get("version") == 1
+                and isinstance(persisted.get("sha256Hash"), str)
+            ):
+                raise DocumentRefused(
+                    ErrorCode.BAD_REQUEST,
+                    "extensions.persistedQuery must be {version: 1, sha256Hash: <hex>}.",
+                )
+            trusted = self.trusted_documents.by_hash(persisted["sha256Hash"])
+        else:
+            return None
+        if trusted is None:
+            raise DocumentRefused(
+                ErrorCode.PERSISTED_DOCUMENT_NOT_FOUND, "No document of the contract has this id."
+            )
+        return trusted
 
     async def get_context(self, request: Request, response: Any) -> Context:  # type: ignore[override]
         if request.method != "GET" and cross_site(request, self.settings):
@@ -135,13 +223,16 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         rate_limiter=rate_limiter,
         payments=payments,
     )
+    portal_graphql = portal_schema(production=production)
     portal = GraphQLEndpoint(
-        portal_schema(production=production),
+        portal_graphql,
         db=database,
         settings=settings,
         audience=Audience.PORTAL,
         rate_limiter=rate_limiter,
         payments=payments,
+        # Parsed, validated and costed here, once; one that cannot run stops the start.
+        trusted_documents=TrustedDocuments.load(portal_graphql),
     )
 
     async def healthz(_: Request) -> Response:

@@ -25,10 +25,12 @@ from app.db.base import utcnow
 from app.db.models import (
     AuthSession,
     OutboxEmail,
+    Plan,
     PortalAccount,
     RateLimitCounter,
     StaffRole,
     StaffUser,
+    Tenant,
 )
 from app.db.scope import SYSTEM
 from app.db.session import Database
@@ -38,6 +40,7 @@ from tests.support import (
     PORTAL,
     STAFF,
     PortalUser,
+    count_statements,
     error_codes,
     gql,
     make_portal_user,
@@ -692,3 +695,48 @@ async def test_p5_a_deactivated_account_loses_its_token_and_cookie_on_the_next_r
     await deactivate(db, side)
     assert await viewer_status(client, side.path, access) == 401
     assert await viewer_email(client, side.path, cookie=cookie) is None
+
+
+# Signing in costs one statement: the session and its user, and in the portal every
+# membership with what decides it, so the grants and the refusal come from the same rows.
+
+
+async def test_p5_a_bearer_token_or_a_cookie_signs_in_with_one_statement(
+    client: httpx.AsyncClient, db: Database, side: Side
+) -> None:
+    access, _ = await mobile(client, side)
+    cookie = await browser(client, side)
+    with count_statements(db) as by_token:
+        assert await viewer_email(client, side.path, token=access) == side.email
+    with count_statements(db) as by_cookie:
+        assert await viewer_email(client, side.path, cookie=cookie) == side.email
+    assert by_token.count == 1, by_token.statements
+    assert by_cookie.count == 1, by_cookie.statements
+
+
+async def test_p5_a_portal_sign_in_reads_every_grant_and_the_refusal_in_one_statement(
+    client: httpx.AsyncClient, db: Database, settings: Settings
+) -> None:
+    acme, _ = await make_tenant(db, slug="acme")
+    starter, _ = await make_tenant(db, slug="starter", plan=Plan.STARTER)
+    jo = await make_portal_user(db, acme)
+    # The same account at a second business, whose plan has no portal: no grant there.
+    await make_portal_user(db, starter)
+    token = await portal_token(db, settings, jo.account)
+    contractors = "{ contractors { name } }"
+    assert await gql(client, contractors, path=PORTAL, token=token) == {
+        "data": {"contractors": [{"name": "Acme"}]}
+    }
+    with count_statements(db) as granted:
+        assert await viewer_email(client, PORTAL, token=token) == jo.account.email
+    assert granted.count == 1, granted.statements
+
+    async with db.transaction(SYSTEM) as session:
+        await session.execute(
+            sa.update(Tenant).where(col(Tenant.id) == acme.id).values(portal_enabled=False)
+        )
+    with count_statements(db) as refused:
+        body = await gql(client, contractors, path=PORTAL, token=token)
+    # One membership is on a plan without the portal, the other switched off: switched off.
+    assert error_codes(body) == ["PORTAL_DISABLED"]
+    assert refused.count == 1, refused.statements

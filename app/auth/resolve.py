@@ -9,6 +9,9 @@ request, not at the next sign-in.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,6 +27,7 @@ from app.db.models import (
     Contact,
     Customer,
     InvoiceVisibility,
+    Plan,
     PortalAccount,
     PortalMembership,
     SessionAudience,
@@ -54,25 +58,26 @@ def session_cookie(request: Request, audience: Audience) -> str | None:
 async def resolve_viewer(
     request: Request, db: Database, settings: Settings, audience: Audience
 ) -> Viewer:
-    """The viewer for this request. A bearer token that is presented but not valid raises
-    `Unauthenticated`; a stale cookie is simply no sign-in, so the browser can sign in again."""
+    """The viewer for this request, in one statement. A bearer token that is presented but
+    not valid raises `Unauthenticated`; a stale cookie is simply no sign-in, so the browser
+    can sign in again."""
     token = bearer_token(request)
     cookie = session_cookie(request, audience)
     if token is None and cookie is None:
         return ANONYMOUS
+    statements = _STAFF_VIEWER if audience is Audience.STAFF else _PORTAL_VIEWER
+    key: uuid.UUID | str
     if token is not None:
         claims = read_access_token(settings, token, audience=audience)
         if claims is None:
             raise Unauthenticated("The access token is not valid.")
-        which = col(AuthSession.id) == claims.session_id
+        statement, key = statements.by_token, claims.session_id
     else:
         assert cookie is not None
-        which = col(AuthSession.cookie_hash) == hash_secret(cookie)
+        statement, key = statements.by_cookie, hash_secret(cookie)
     async with db.session(SYSTEM) as session:
-        if audience is Audience.STAFF:
-            viewer: Viewer | None = await _staff_viewer(session, which)
-        else:
-            viewer = await _portal_viewer(session, which)
+        rows = (await session.execute(statement, {"key": key, "now": utcnow()})).all()
+    viewer = _staff_viewer(rows) if audience is Audience.STAFF else _portal_viewer(rows)
     if viewer is None or (
         token is not None and claims is not None and claims.subject != _subject(viewer)
     ):
@@ -90,6 +95,25 @@ def _subject(viewer: Viewer) -> uuid.UUID | None:
     return None
 
 
+# Every statement here is built once, at import, with its values as bound parameters: a
+# request only binds its session key and the time, and SQLAlchemy's compiled cache hits.
+
+
+@dataclass(frozen=True, slots=True)
+class _ViewerStatements:
+    by_token: sa.Select[Any]
+    by_cookie: sa.Select[Any]
+
+
+def _viewer_statements(
+    statement: Callable[[sa.ColumnElement[bool]], sa.Select[Any]],
+) -> _ViewerStatements:
+    return _ViewerStatements(
+        by_token=statement(col(AuthSession.id) == sa.bindparam("key")),
+        by_cookie=statement(col(AuthSession.cookie_hash) == sa.bindparam("key")),
+    )
+
+
 def _active(
     which: sa.ColumnElement[bool], audience: SessionAudience
 ) -> list[sa.ColumnElement[bool]]:
@@ -97,86 +121,80 @@ def _active(
         which,
         col(AuthSession.audience) == audience,
         col(AuthSession.revoked_at).is_(None),
-        col(AuthSession.expires_at) > utcnow(),
+        col(AuthSession.expires_at) > sa.bindparam("now"),
     ]
 
 
-async def _staff_viewer(session: AsyncSession, which: sa.ColumnElement[bool]) -> StaffViewer | None:
-    """The session and its staff user in one statement, both still in good standing."""
-    row = (
-        await session.execute(
-            sa.select(col(AuthSession.id), StaffUser)
-            .join(
-                StaffUser,
-                sa.and_(
-                    col(StaffUser.tenant_id) == col(AuthSession.tenant_id),
-                    col(StaffUser.id) == col(AuthSession.staff_user_id),
-                ),
-            )
-            .where(*_active(which, SessionAudience.STAFF), col(StaffUser.is_active).is_(True))
+def _staff_statement(which: sa.ColumnElement[bool]) -> sa.Select[Any]:
+    """The session and its staff user, both still in good standing."""
+    return (
+        sa.select(
+            col(AuthSession.id),
+            col(StaffUser.id),
+            col(StaffUser.tenant_id),
+            col(StaffUser.role),
+            col(StaffUser.name),
+            col(StaffUser.email),
         )
-    ).first()
-    if row is None:
+        .select_from(AuthSession)
+        .join(
+            StaffUser,
+            sa.and_(
+                col(StaffUser.tenant_id) == col(AuthSession.tenant_id),
+                col(StaffUser.id) == col(AuthSession.staff_user_id),
+            ),
+        )
+        .where(*_active(which, SessionAudience.STAFF), col(StaffUser.is_active).is_(True))
+    )
+
+
+_STAFF_VIEWER = _viewer_statements(_staff_statement)
+
+
+def _staff_viewer(rows: Sequence[sa.Row[Any]]) -> StaffViewer | None:
+    if not rows:
         return None
-    session_id, user = row
+    session_id, user_id, tenant_id, role, name, email = rows[0]
     return StaffViewer(
         session_id=session_id,
-        user_id=user.id,
-        tenant_id=user.tenant_id,
-        role=user.role,
-        name=user.name,
-        email=user.email,
+        user_id=user_id,
+        tenant_id=tenant_id,
+        role=role,
+        name=name,
+        email=email,
     )
 
 
-async def _portal_viewer(
-    session: AsyncSession, which: sa.ColumnElement[bool]
-) -> PortalViewer | None:
-    row = (
-        await session.execute(
-            sa.select(col(AuthSession.id), PortalAccount)
-            .join(PortalAccount, col(PortalAccount.id) == col(AuthSession.account_id))
-            .where(*_active(which, SessionAudience.PORTAL), col(PortalAccount.is_active).is_(True))
-        )
-    ).first()
-    if row is None:
-        return None
-    session_id, account = row
-    grants = await portal_grants(session, account.id)
-    # Signed in, but with nothing to use: every portal field says why, with a stable code.
-    refusal = None if grants else await _refusal(session, account.id)
-    return PortalViewer(
-        session_id=session_id,
-        account_id=account.id,
-        name=account.name,
-        email=account.email,
-        username=account.username,
-        grants=grants,
-        refusal=refusal.code if refusal is not None else None,
-    )
+# What each membership of an account decides, whether or not it grants anything: the values
+# of its grant, and the switches and plan that decide whether there is one. Selected as
+# columns rather than filtered, so the reason for no grant at all comes from the same rows.
+_MEMBERSHIP = (
+    col(PortalMembership.tenant_id),
+    col(Contact.customer_id),
+    col(Contact.id),
+    col(Contact.site_id),
+    col(Tenant.default_modules),
+    col(Customer.module_override),
+    col(PortalMembership.module_override),
+    col(Tenant.invoice_visibility),
+    col(Contact.portal_access),
+    col(Customer.portal_enabled),
+    col(Tenant.portal_enabled),
+    col(Tenant.plan),
+)
 
 
-async def portal_grants(session: AsyncSession, account_id: uuid.UUID) -> tuple[Grant, ...]:
-    """What this account may use the portal for right now, one grant per membership whose
-    contact has access, whose customer and tenant have the portal on, and whose tenant's
-    plan includes it; each with the modules in effect there. One statement."""
-    rows = await session.execute(
-        sa.select(
-            col(PortalMembership.tenant_id),
-            col(Contact.customer_id),
-            col(Contact.id),
-            col(Contact.site_id),
-            col(Tenant.default_modules),
-            col(Customer.module_override),
-            col(PortalMembership.module_override),
-            col(Tenant.invoice_visibility),
-        )
-        .join(
+def _with_memberships(statement: sa.Select[Any], *, isouter: bool) -> sa.Select[Any]:
+    """`statement`, already joined to `PortalMembership`, joined on to the contact, customer
+    and tenant of each membership, in the order grants are kept."""
+    return (
+        statement.join(
             Contact,
             sa.and_(
                 col(Contact.tenant_id) == col(PortalMembership.tenant_id),
                 col(Contact.id) == col(PortalMembership.contact_id),
             ),
+            isouter=isouter,
         )
         .join(
             Customer,
@@ -184,28 +202,129 @@ async def portal_grants(session: AsyncSession, account_id: uuid.UUID) -> tuple[G
                 col(Customer.tenant_id) == col(Contact.tenant_id),
                 col(Customer.id) == col(Contact.customer_id),
             ),
+            isouter=isouter,
         )
-        .join(Tenant, col(Tenant.id) == col(PortalMembership.tenant_id))
-        .where(
-            col(PortalMembership.account_id) == account_id,
-            col(Contact.portal_access).is_(True),
-            col(Customer.portal_enabled).is_(True),
-            col(Tenant.portal_enabled).is_(True),
-            col(Tenant.plan).in_(PLANS_WITH_PORTAL),
-        )
+        .join(Tenant, col(Tenant.id) == col(PortalMembership.tenant_id), isouter=isouter)
         .order_by(col(PortalMembership.tenant_id), col(Contact.customer_id), col(Contact.id))
     )
-    return tuple(
-        Grant(
-            tenant_id=row[0],
-            customer_id=row[1],
-            contact_id=row[2],
-            site_id=row[3],
-            modules=effective_modules(row[4], customer=row[5], user=row[6]),
-            shows_paid_invoices=row[7] is InvoiceVisibility.OUTSTANDING_AND_PAID,
+
+
+def _portal_statement(which: sa.ColumnElement[bool]) -> sa.Select[Any]:
+    """The session and its account, both still in good standing, once per membership of the
+    account (once with no membership columns when it has none)."""
+    return _with_memberships(
+        sa.select(
+            col(AuthSession.id),
+            col(PortalAccount.id),
+            col(PortalAccount.name),
+            col(PortalAccount.email),
+            col(PortalAccount.username),
+            *_MEMBERSHIP,
         )
-        for row in rows
+        .select_from(AuthSession)
+        .join(PortalAccount, col(PortalAccount.id) == col(AuthSession.account_id))
+        .join(
+            PortalMembership,
+            col(PortalMembership.account_id) == col(PortalAccount.id),
+            isouter=True,
+        )
+        .where(*_active(which, SessionAudience.PORTAL), col(PortalAccount.is_active).is_(True)),
+        isouter=True,
     )
+
+
+_PORTAL_VIEWER = _viewer_statements(_portal_statement)
+
+_MEMBERSHIPS = _with_memberships(
+    sa.select(*_MEMBERSHIP)
+    .select_from(PortalMembership)
+    .where(col(PortalMembership.account_id) == sa.bindparam("account_id")),
+    isouter=False,
+)
+
+
+def _portal_viewer(rows: Sequence[sa.Row[Any]]) -> PortalViewer | None:
+    if not rows:
+        return None
+    session_id, account_id, name, email, username = rows[0][:5]
+    grants, refusal = _standing([row[5:] for row in rows])
+    return PortalViewer(
+        session_id=session_id,
+        account_id=account_id,
+        name=name,
+        email=email,
+        username=username,
+        grants=grants,
+        # Signed in, but with nothing to use: every portal field says why, with a stable code.
+        refusal=refusal.code if refusal is not None else None,
+    )
+
+
+def _standing(
+    memberships: Iterable[Sequence[Any]],
+) -> tuple[tuple[Grant, ...], AppError | None]:
+    """The grants of an account's memberships (`_MEMBERSHIP` rows), one per membership
+    whose contact has access, whose customer and tenant have the portal on, and whose
+    tenant's plan includes it, each with the modules in effect there; and, when there is
+    none, why not."""
+    grants: list[Grant] = []
+    plans: set[Plan] = set()
+    for (
+        tenant_id,
+        customer_id,
+        contact_id,
+        site_id,
+        default_modules,
+        customer_modules,
+        user_modules,
+        invoice_visibility,
+        contact_has_access,
+        customer_portal_on,
+        tenant_portal_on,
+        plan,
+    ) in memberships:
+        if tenant_id is None:
+            # The outer join's one row for an account without memberships.
+            continue
+        plans.add(plan)
+        if (
+            contact_has_access
+            and customer_portal_on
+            and tenant_portal_on
+            and plan in PLANS_WITH_PORTAL
+        ):
+            grants.append(
+                Grant(
+                    tenant_id=tenant_id,
+                    customer_id=customer_id,
+                    contact_id=contact_id,
+                    site_id=site_id,
+                    modules=effective_modules(
+                        default_modules, customer=customer_modules, user=user_modules
+                    ),
+                    shows_paid_invoices=invoice_visibility
+                    is InvoiceVisibility.OUTSTANDING_AND_PAID,
+                )
+            )
+    if grants:
+        return tuple(grants), None
+    if plans and not plans & PLANS_WITH_PORTAL:
+        return (), AppError(
+            "Your contractor's plan does not include the customer portal.",
+            code=ErrorCode.PORTAL_NOT_IN_PLAN,
+        )
+    return (), AppError("Your portal access is switched off.", code=ErrorCode.PORTAL_DISABLED)
+
+
+async def _memberships(session: AsyncSession, account_id: uuid.UUID) -> Sequence[sa.Row[Any]]:
+    return (await session.execute(_MEMBERSHIPS, {"account_id": account_id})).all()
+
+
+async def portal_grants(session: AsyncSession, account_id: uuid.UUID) -> tuple[Grant, ...]:
+    """What this account may use the portal for right now (see `_standing`), from the same
+    joins the viewer is read with. One statement."""
+    grants, _ = _standing(await _memberships(session, account_id))
+    return grants
 
 
 async def portal_tenants(session: AsyncSession, account_id: uuid.UUID) -> frozenset[uuid.UUID]:
@@ -214,23 +333,7 @@ async def portal_tenants(session: AsyncSession, account_id: uuid.UUID) -> frozen
 
 
 async def portal_blocker(session: AsyncSession, account_id: uuid.UUID) -> AppError | None:
-    """Why this account cannot use the portal anywhere, or None when it can somewhere."""
-    if await portal_tenants(session, account_id):
-        return None
-    return await _refusal(session, account_id)
-
-
-async def _refusal(session: AsyncSession, account_id: uuid.UUID) -> AppError:
-    plans = set(
-        await session.scalars(
-            sa.select(col(Tenant.plan))
-            .join(PortalMembership, col(PortalMembership.tenant_id) == col(Tenant.id))
-            .where(col(PortalMembership.account_id) == account_id)
-        )
-    )
-    if plans and not plans & PLANS_WITH_PORTAL:
-        return AppError(
-            "Your contractor's plan does not include the customer portal.",
-            code=ErrorCode.PORTAL_NOT_IN_PLAN,
-        )
-    return AppError("Your portal access is switched off.", code=ErrorCode.PORTAL_DISABLED)
+    """Why this account cannot use the portal anywhere, or None when it can somewhere. One
+    statement."""
+    _, refusal = _standing(await _memberships(session, account_id))
+    return refusal
