@@ -1,15 +1,21 @@
-"""The service around the schemas: settings, health and readiness."""
+"""The service around the schemas: settings, health, readiness and the encoding of answers."""
 
 from __future__ import annotations
 
 import httpx
+import orjson
 import pytest
+import sqlalchemy as sa
 from pydantic import ValidationError
+from sqlmodel import col
 
+from app.db.models import StaffUser
+from app.db.scope import SYSTEM
 from app.db.session import Database, create_engine
 from app.main import create_app
 from app.settings import DEFAULT_SECRET, Environment, Settings
 from tests.conftest import http_client, make_settings
+from tests.support import STAFF, make_tenant, staff_token
 
 
 def test_h6_production_refuses_to_start_with_the_default_secret() -> None:
@@ -49,3 +55,22 @@ async def test_h6_readiness_fails_when_the_database_does_not_answer() -> None:
         assert ready.status_code == 503 and ready.json() == {"status": "unavailable"}
     finally:
         await db.dispose()
+
+
+async def test_answers_are_compact_json_with_non_ascii_text_as_utf8(
+    client: httpx.AsyncClient, db: Database, settings: Settings
+) -> None:
+    _, user = await make_tenant(db, slug="acme")
+    async with db.transaction(SYSTEM) as session:
+        await session.execute(
+            sa.update(StaffUser).where(col(StaffUser.id) == user.id).values(name="Zoë Ångström")
+        )
+    token = await staff_token(db, settings, user)
+    response = await client.post(
+        STAFF,
+        json={"query": "{ viewer { name } }"},
+        headers={"authorization": f"Bearer {token}"},
+    )
+    assert response.headers["content-type"] == "application/json"
+    assert response.content == orjson.dumps({"data": {"viewer": {"name": "Zoë Ångström"}}})
+    assert "Zoë Ångström".encode() in response.content
