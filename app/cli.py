@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import logging
 import signal
 import uuid
@@ -75,6 +76,12 @@ def _since(value: str) -> datetime:
     except ValueError as error:
         raise argparse.ArgumentTypeError(f"not an ISO time: {value!r}") from error
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def installed_or_auto(module: str) -> str:
+    """The server's event loop (uvloop) or HTTP parser (httptools) by name where it is
+    installed, otherwise uvicorn's own choice: uvloop has no Windows build."""
+    return module if importlib.util.find_spec(module) is not None else "auto"
 
 
 def print_sign_ins(sign_ins: Sequence[DemoSignIn]) -> None:
@@ -172,6 +179,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             port=args.port,
             workers=getattr(args, "workers", 1),
             proxy_headers=True,
+            loop=installed_or_auto("uvloop"),
+            http=installed_or_auto("httptools"),
         )
 
 

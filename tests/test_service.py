@@ -1,19 +1,26 @@
-"""The service around the schemas: settings, health, readiness and the encoding of answers."""
+"""The service around the schemas: settings, health, readiness, how answers are encoded and
+how the app is served."""
 
 from __future__ import annotations
+
+import sys
+from pathlib import Path
 
 import httpx
 import orjson
 import pytest
 import sqlalchemy as sa
+import uvicorn
 from pydantic import ValidationError
 from sqlmodel import col
 
+from app.cli import installed_or_auto
+from app.cli import main as portal_command
 from app.db.models import StaffUser
 from app.db.scope import SYSTEM
 from app.db.session import Database, create_engine
 from app.main import create_app
-from app.settings import DEFAULT_SECRET, Environment, Settings
+from app.settings import DEFAULT_SECRET, Environment, Settings, get_settings
 from tests.conftest import http_client, make_settings
 from tests.support import STAFF, make_tenant, staff_token
 
@@ -74,3 +81,26 @@ async def test_answers_are_compact_json_with_non_ascii_text_as_utf8(
     assert response.headers["content-type"] == "application/json"
     assert response.content == orjson.dumps({"data": {"viewer": {"name": "Zoë Ångström"}}})
     assert "Zoë Ångström".encode() in response.content
+
+
+def test_serve_runs_on_uvloop_and_httptools(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("PORTAL_ENV", "test")
+    monkeypatch.setenv("PORTAL_VAR_DIR", str(tmp_path))
+    served: dict[str, object] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda _app, **options: served.update(options))
+    get_settings.cache_clear()
+    try:
+        portal_command(["serve", "--port", "8123"])
+    finally:
+        get_settings.cache_clear()
+    assert (served["loop"], served["http"]) == ("uvloop", "httptools")
+
+
+def test_serve_leaves_the_choice_to_uvicorn_where_uvloop_is_missing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "uvloop", None)
+    assert installed_or_auto("uvloop") == "auto"
+    assert installed_or_auto("httptools") == "httptools"
