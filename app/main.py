@@ -89,7 +89,7 @@ class GraphQLEndpoint(GraphQL[Context, None]):
     async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
         # Refusals before any GraphQL runs answer in the same shape as GraphQL errors.
         try:
-            async with asyncio.timeout(self.settings.request_time_limit):
+            async with asyncio.timeout(self.settings.request_time_limit), self.db.reading():
                 return await super().run(request, context, root_value)
         except TimeoutError:
             # Cancelled where it stood: an open transaction rolls back, nothing half-written.

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -64,17 +67,76 @@ class Database:
 
     @asynccontextmanager
     async def session(self, scope: Scope) -> AsyncIterator[AsyncSession]:
+        reading = _reading.get()
+        if reading is not None and reading.database is self and not reading.stopped:
+            # Inside a read request: every session shares its one connection and transaction.
+            connection = await reading.connection()
+            async with self._sessions(bind=connection) as session:
+                session.info[SCOPE_KEY] = scope
+                yield session
+            return
         async with self._sessions() as session:
             session.info[SCOPE_KEY] = scope
             yield session
 
     @asynccontextmanager
     async def transaction(self, scope: Scope) -> AsyncIterator[AsyncSession]:
-        """A session whose work commits together at the end of the block, or not at all."""
-        async with self.session(scope) as session, session.begin():
+        """A session whose work commits together at the end of the block, or not at all.
+        Always on a connection of its own, never the shared one of a read request."""
+        async with self._sessions() as session, session.begin():
+            session.info[SCOPE_KEY] = scope
             if self.dialect == "sqlite":
                 await session.connection(execution_options={"portal_writes": True})
             yield session
 
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[None]:
+        """One connection and one transaction for every session a request opens, until
+        `stop_reading`: a query's sign-in check, its pages and its loaders' batches go to
+        the database over one connection, checked out once, in one transaction."""
+        reading = _Reading(self)
+        token = _reading.set(reading)
+        try:
+            yield
+        finally:
+            _reading.reset(token)
+            await reading.close()
+
+    async def stop_reading(self) -> None:
+        """Ends the shared transaction of this request: what comes next (a mutation's own
+        transactions, and what it reads back) sees every write committed since."""
+        reading = _reading.get()
+        if reading is not None and reading.database is self:
+            reading.stopped = True
+            await reading.close()
+
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+class _Reading:
+    """A request's shared connection, checked out on first use."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self._connection: AsyncConnection | None = None
+        self._opening = asyncio.Lock()
+        self.stopped = False
+
+    async def connection(self) -> AsyncConnection:
+        if self._connection is None:
+            async with self._opening:
+                if self._connection is None:
+                    connection = await self.database.engine.connect()
+                    await connection.begin()
+                    self._connection = connection
+        return self._connection
+
+    async def close(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            # Nothing was written: ending the transaction either way costs one round trip.
+            await connection.close()
+
+
+_reading: ContextVar[_Reading | None] = ContextVar("portal_reading", default=None)

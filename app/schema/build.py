@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import strawberry
@@ -9,6 +10,7 @@ from graphql import ASTValidationRule, GraphQLError, specified_rules
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
+from strawberry.types.graphql import OperationType
 
 from app.schema.errors import ErrorCode, MaskUnexpectedErrors, log_unexpected
 from app.schema.limits import (
@@ -39,6 +41,17 @@ class GatewaySchema(strawberry.Schema):
         log_unexpected(errors, getattr(context, "request_id", None))
 
 
+class WritesCommitAlone(SchemaExtension):
+    """A query reads over the request's one shared transaction; a mutation ends it before
+    it runs, so its own transactions commit alone and what it reads back sees them."""
+
+    async def on_execute(self) -> AsyncIterator[None]:
+        context = self.execution_context
+        if context.operation_type is not OperationType.QUERY:
+            await context.context.db.stop_reading()
+        yield
+
+
 def build_schema(
     *,
     query: type,
@@ -55,6 +68,7 @@ def build_schema(
         TrustedValidationCache,
         CountRefusedAttempts,
         TrustedCostLimit,
+        WritesCommitAlone,
         MaskUnexpectedErrors,
     ]
     schema = GatewaySchema(
