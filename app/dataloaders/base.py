@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
 from typing import ClassVar, Generic, TypeVar, cast
 
 import sqlalchemy as sa
@@ -39,6 +40,30 @@ class SessionLoader(DataLoader[K, V], Generic[K, V]):
 
     async def fetch(self, session: AsyncSession, keys: list[K]) -> Sequence[V]:
         raise NotImplementedError
+
+    def get(self, key: K) -> V | Awaitable[V]:
+        """The value itself when this request has loaded it already, else an awaitable of it:
+        a field of a row whose related rows came with its page answers without waiting."""
+        future = self.cache_map.get(key)
+        if (
+            future is not None
+            and future.done()
+            and not future.cancelled()
+            and future.exception() is None
+        ):
+            return future.result()
+        return self.load(key)
+
+
+def then(value: V | Awaitable[V], use: Callable[[V], Row]) -> Row | Awaitable[Row]:
+    """`use(value)`, now when the value is here, or once it has come."""
+    if inspect.isawaitable(value):
+        return _then(value, use)
+    return use(value)
+
+
+async def _then(value: Awaitable[V], use: Callable[[V], Row]) -> Row:
+    return use(await value)
 
 
 def one_per_key(

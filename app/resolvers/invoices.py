@@ -56,6 +56,7 @@ async def invoices_page(
         contractor=contractor,
         where=[col(Invoice.status) == InvoiceStatus.UNPAID] if unpaid_only else [],
         loader=ctx.loaders.invoice_by_id,
+        with_contractors=True,
     )
 
 

@@ -126,9 +126,12 @@ async def tenant_page(
     where: Sequence[sa.ColumnElement[bool]] = (),
     descending: bool = True,
     loader: DataLoader[uuid.UUID, Any] | None = None,
+    with_contractors: bool = False,
 ) -> Page[M]:
     """A page of `model` rows read in the viewer's scope (newest first unless told), narrowed
-    to one contractor when asked; the rows are primed into their by-id `loader`."""
+    to one contractor when asked; the rows are primed into their by-id `loader`, and with
+    `with_contractors` their businesses loaded too, so each row's contractor and whatever
+    depends on the business's settings answers without waiting."""
     statement = sa.select(model).where(*where)
     if contractor is not None:
         statement = statement.where(col(model.tenant_id) == contractor)
@@ -144,4 +147,6 @@ async def tenant_page(
         )
     if loader is not None:
         loader.prime_many({row.id: row for row in page.rows})
+    if with_contractors and page.rows:
+        await ctx.loaders.tenant_by_id.load_many(sorted({row.tenant_id for row in page.rows}))
     return page

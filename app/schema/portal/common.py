@@ -4,11 +4,13 @@ contractor filter every portal list takes."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable
 
 import strawberry
 from strawberry import relay
 
 from app.context import Info
+from app.dataloaders.base import then
 from app.db import models
 from app.schema.relay import LoadedNode, uuid_of
 
@@ -32,8 +34,12 @@ class Contractor(LoadedNode):
         return cls(id=str(row.id), name=row.name, slug=row.slug, accent_colour=row.accent_colour)
 
 
-async def contractor_of(info: Info, tenant_id: uuid.UUID) -> Contractor:
-    row = await info.context.loaders.tenant_by_id.load(tenant_id)
+def contractor_of(info: Info, tenant_id: uuid.UUID) -> Contractor | Awaitable[Contractor]:
+    """The business a record belongs to: at once when its page loaded it already."""
+    return then(info.context.loaders.tenant_by_id.get(tenant_id), _contractor)
+
+
+def _contractor(row: models.Tenant | None) -> Contractor:
     assert row is not None, "a record the viewer can read belongs to a tenant it can read"
     return Contractor.from_row(row)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable
 from datetime import date
 
 import strawberry
@@ -141,9 +142,9 @@ class Customer(LoadedNode):
     def from_row(cls, row: models.Customer) -> Customer:
         return cls(id=str(row.id), name=row.name, portal_identifier=row.portal_identifier, row=row)
 
-    @strawberry.field(description="The business you are a customer of.")
-    async def contractor(self, info: Info) -> Contractor:
-        return await contractor_of(info, self.row.tenant_id)
+    @strawberry.field(description="The business you are a customer of.", graphql_type=Contractor)
+    def contractor(self, info: Info) -> Contractor | Awaitable[Contractor]:
+        return contractor_of(info, self.row.tenant_id)
 
     @strawberry.field(description="The parts of the portal you may use for this customer.")
     def modules(self, info: Info) -> list[PortalModuleEnum]:  # type: ignore[valid-type]

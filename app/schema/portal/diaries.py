@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from datetime import datetime
 
 import strawberry
@@ -39,9 +40,9 @@ class Appointment(LoadedNode):
             row=row,
         )
 
-    @strawberry.field(description="The business coming.")
-    async def contractor(self, info: Info) -> Contractor:
-        return await contractor_of(info, self.row.tenant_id)
+    @strawberry.field(description="The business coming.", graphql_type=Contractor)
+    def contractor(self, info: Info) -> Contractor | Awaitable[Contractor]:
+        return contractor_of(info, self.row.tenant_id)
 
     @strawberry.field(description="The number of the job this is for, when you may see it.")
     async def job_number(self, info: Info) -> str | None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from datetime import date
 
 import strawberry
 from strawberry import relay
 
 from app.context import Info
+from app.dataloaders.base import then
 from app.db import models
 from app.db.models import ContactKind, PortalModule
 from app.payments import Bounds
@@ -62,10 +64,12 @@ class Invoice(LoadedNode):
             row=row,
         )
 
-    @strawberry.field
-    async def status(self, info: Info) -> InvoiceStatus:  # type: ignore[valid-type]
-        tenant = await info.context.loaders.tenant_by_id.load(self.row.tenant_id)
-        assert tenant is not None
+    @strawberry.field(graphql_type=InvoiceStatus)
+    def status(self, info: Info) -> ShownInvoiceStatus | Awaitable[ShownInvoiceStatus]:
+        return then(info.context.loaders.tenant_by_id.get(self.row.tenant_id), self._status)
+
+    def _status(self, tenant: models.Tenant | None) -> ShownInvoiceStatus:
+        assert tenant is not None, "a record the viewer can read belongs to a tenant it can read"
         return shown_status(self.row, tenant)
 
     @strawberry.field(
@@ -84,9 +88,9 @@ class Invoice(LoadedNode):
         bounds = await _bounds(info, self.row)
         return Money(minor=bounds.minimum, currency=self.row.currency) if bounds else None
 
-    @strawberry.field(description="The business that sent it.")
-    async def contractor(self, info: Info) -> Contractor:
-        return await contractor_of(info, self.row.tenant_id)
+    @strawberry.field(description="The business that sent it.", graphql_type=Contractor)
+    def contractor(self, info: Info) -> Contractor | Awaitable[Contractor]:
+        return contractor_of(info, self.row.tenant_id)
 
     @strawberry.field(description="The address of the site the work was at, when there is one.")
     async def address(self, info: Info) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from datetime import datetime
 
 import strawberry
@@ -66,9 +67,9 @@ class Job(LoadedNode):
             row=row,
         )
 
-    @strawberry.field(description="The business doing it.")
-    async def contractor(self, info: Info) -> Contractor:
-        return await contractor_of(info, self.row.tenant_id)
+    @strawberry.field(description="The business doing it.", graphql_type=Contractor)
+    def contractor(self, info: Info) -> Contractor | Awaitable[Contractor]:
+        return contractor_of(info, self.row.tenant_id)
 
     @strawberry.field(
         description="Its visits, earliest first.",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from datetime import date, datetime
 
 import strawberry
@@ -58,9 +59,9 @@ class Quote(LoadedNode):
             row=row,
         )
 
-    @strawberry.field(description="The business that sent it.")
-    async def contractor(self, info: Info) -> Contractor:
-        return await contractor_of(info, self.row.tenant_id)
+    @strawberry.field(description="The business that sent it.", graphql_type=Contractor)
+    def contractor(self, info: Info) -> Contractor | Awaitable[Contractor]:
+        return contractor_of(info, self.row.tenant_id)
 
     @strawberry.field(
         description="What is offered, in order.",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import uuid
+from collections.abc import Awaitable
 from datetime import date, datetime
 
 import strawberry
@@ -68,9 +69,9 @@ class ServiceRequest(LoadedNode):
             row=row,
         )
 
-    @strawberry.field(description="The business asked.")
-    async def contractor(self, info: Info) -> Contractor:
-        return await contractor_of(info, self.row.tenant_id)
+    @strawberry.field(description="The business asked.", graphql_type=Contractor)
+    def contractor(self, info: Info) -> Contractor | Awaitable[Contractor]:
+        return contractor_of(info, self.row.tenant_id)
 
     @strawberry.field(description="The site it is for, when it is for one.")
     async def site(self, info: Info) -> Site | None:
@@ -95,9 +96,9 @@ class RequestableItem(LoadedNode):
     def from_row(cls, row: models.RequestableItem) -> RequestableItem:
         return cls(id=str(row.id), kind=row.kind, name=row.name, row=row)
 
-    @strawberry.field(description="The business offering it.")
-    async def contractor(self, info: Info) -> Contractor:
-        return await contractor_of(info, self.row.tenant_id)
+    @strawberry.field(description="The business offering it.", graphql_type=Contractor)
+    def contractor(self, info: Info) -> Contractor | Awaitable[Contractor]:
+        return contractor_of(info, self.row.tenant_id)
 
 
 @strawberry.input(description="A service on a rental you have, or on a new one (E4).")
