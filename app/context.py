@@ -34,6 +34,10 @@ class Context:
     def scope(self) -> Scope:
         return scope_for(self.viewer)
 
+    def forget_loaded(self) -> None:
+        """Drops what the loaders hold, for a fresh start at the same request."""
+        self._loaders = None
+
     @property
     def loaders(self) -> Loaders:
         # Built on first use: a request that loads nothing builds no loaders.

@@ -19,6 +19,7 @@ from starlette.routing import Route
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLRequestData
 from strawberry.http.base import BaseRequestProtocol
+from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET
 
 from app.auth.cookies import cross_site, lacks_csrf_header
@@ -36,6 +37,7 @@ from app.magic_link import magic_link_page
 from app.mail.setup import mail_worker
 from app.payments import Payments
 from app.schema.build import GatewaySchema
+from app.schema.plans import CannotPlan, Plan, compile_plan
 from app.schema.portal import portal_schema
 from app.schema.staff import staff_schema
 from app.schema.trusted import TrustedDocument, TrustedDocuments
@@ -85,6 +87,16 @@ class GraphQLEndpoint(GraphQL[Context, None]):
         self.payments = payments
         # The schema's extensions find them there, to skip parsing, validation and costing.
         schema.trusted_documents = self.trusted_documents = trusted_documents
+        self.plans: dict[str, Plan] = {}
+        for document in trusted_documents or ():
+            # A plan skips the cost limit: only a document whose worst case fits gets one.
+            plan = (
+                compile_plan(schema, document.document, document.operation_name)
+                if document.fits
+                else None
+            )
+            if plan is not None:
+                self.plans[document.text] = plan
 
     async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
         # Refusals before any GraphQL runs answer in the same shape as GraphQL errors.
@@ -179,6 +191,28 @@ class GraphQLEndpoint(GraphQL[Context, None]):
                 ErrorCode.PERSISTED_DOCUMENT_NOT_FOUND, "No document of the contract has this id."
             )
         return trusted
+
+    async def execute_single(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Any,
+        context: Context,
+        root_value: Any,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        plan = self.plans.get(request_data.query) if request_data.query else None
+        if plan is not None and request_data.operation_name in (None, plan.name):
+            try:
+                data = await plan.run(context, root_value, request_data.variables)
+            except CannotPlan:
+                # Answered from the start by the generic executor, with its errors.
+                context.forget_loaded()
+            else:
+                return ExecutionResult(data=data, errors=None)
+        return await super().execute_single(
+            request, request_adapter, sub_response, context, root_value, request_data
+        )
 
     async def get_context(self, request: Request, response: Any) -> Context:  # type: ignore[override]
         if request.method != "GET" and cross_site(request, self.settings):

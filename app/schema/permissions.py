@@ -39,7 +39,12 @@ class RequiresPortalUserDirective:
     pass
 
 
-class RequiresRole(BasePermission):
+class ViewerPermission(BasePermission):
+    """A guard that decides from the viewer alone, never from the row: a trusted query's
+    plan checks it once per request, not once per row."""
+
+
+class RequiresRole(ViewerPermission):
     message = "Your role does not allow this."
 
     def __init__(self, minimum: StaffRole) -> None:
@@ -74,7 +79,7 @@ def portal_viewer(info: Info) -> PortalViewer:
     return viewer
 
 
-class RequiresPortalUser(BasePermission):
+class RequiresPortalUser(ViewerPermission):
     _schema_directive = RequiresPortalUserDirective()
 
     def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
@@ -115,7 +120,7 @@ class RequiresContactDirective:
     kind: ContactKindEnum  # type: ignore[valid-type]
 
 
-class RequiresModule(BasePermission):
+class RequiresModule(ViewerPermission):
     def __init__(self, module: PortalModule) -> None:
         self.module = module
         self._schema_directive = RequiresModuleDirective(module=module)  # type: ignore[misc]
@@ -130,7 +135,7 @@ class RequiresModule(BasePermission):
         )
 
 
-class RequiresContact(BasePermission):
+class RequiresContact(ViewerPermission):
     def __init__(self, kind: ContactKind) -> None:
         self.kind = kind
         self._schema_directive = RequiresContactDirective(kind=kind)  # type: ignore[misc]
@@ -165,7 +170,7 @@ class PublicDirective:
     pass
 
 
-class Public(BasePermission):
+class Public(ViewerPermission):
     """Marks a field that is open on purpose, so a field somebody forgot to guard stands out."""
 
     _schema_directive = PublicDirective()

@@ -1,0 +1,222 @@
+"""The portal's fast path: trusted queries answered by plans compiled at start-up, exactly as
+the generic executor answers them, over one connection and one transaction per request."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlmodel import col
+from starlette.applications import Starlette
+from strawberry import Schema
+
+from app.db.demo import DEMO_SIGN_INS
+from app.db.models import Customer, Tenant
+from app.db.scope import SYSTEM
+from app.db.session import Database
+from app.main import GraphQLEndpoint
+from app.schema.trusted import OPERATIONS
+from app.settings import Environment, Settings
+from tests.support import PORTAL, account_and_contact, make_portal_user, portal_token
+
+QUERIES = {
+    path.stem: path.read_text()
+    for path in sorted(OPERATIONS.glob("*.graphql"))
+    if path.read_text().lstrip("# \n").startswith("query") or "\nquery " in path.read_text()
+}
+# The detail screens, each opened on the first row of its list.
+DETAIL = {
+    "Invoice": ("Invoices", "invoices"),
+    "Job": ("Jobs", "jobs"),
+    "Quote": ("Quotes", "quotes"),
+}
+PORTAL_EMAILS = [sign_in.email for sign_in in DEMO_SIGN_INS if sign_in.kind == "portal"]
+# A download link is signed for five minutes from the moment it is made: the same link made
+# a second later differs in its expiry and signature, whichever path made it.
+SIGNED = re.compile(r'("downloadUrl":"[^"?]*)\?[^"]*"')
+
+
+def _endpoint(app: Starlette) -> GraphQLEndpoint:
+    for route in app.routes:
+        if getattr(route, "path", None) == PORTAL:
+            endpoint = getattr(route, "app", None)
+            assert isinstance(endpoint, GraphQLEndpoint)
+            return endpoint
+    raise AssertionError("no portal endpoint")
+
+
+@contextmanager
+def generic_executions(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str | None]]:
+    """Counts the operations the generic executor runs."""
+    ran: list[str | None] = []
+    execute = Schema.execute
+
+    async def counted(self: Schema, *args: Any, **kwargs: Any) -> Any:
+        ran.append(kwargs.get("operation_name"))
+        return await execute(self, *args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Schema, "execute", counted)
+        yield ran
+
+
+async def _tokens(db: Database) -> dict[str, str]:
+    """A bearer token for every demo portal user, and for a customer of a business whose
+    plan has no portal."""
+    settings = Settings(env=Environment.TEST)
+    tokens = {}
+    for email in PORTAL_EMAILS:
+        account, _ = await account_and_contact(db, email)
+        tokens[email] = await portal_token(db, settings, account)
+    async with db.session(SYSTEM) as session:
+        tenant = (
+            await session.scalars(sa.select(Tenant).where(col(Tenant.slug) == "brightwater"))
+        ).one()
+        mill = (
+            await session.scalars(sa.select(Customer).where(col(Customer.tenant_id) == tenant.id))
+        ).first()
+    user = await make_portal_user(
+        db, tenant, email="polly@oldmill.example", username="polly", customer=mill
+    )
+    tokens["polly@oldmill.example"] = await portal_token(db, settings, user.account)
+    return tokens
+
+
+async def _post(
+    client: httpx.AsyncClient, token: str, name: str, variables: dict[str, Any]
+) -> httpx.Response:
+    return await client.post(
+        PORTAL,
+        json={"query": QUERIES[name], "operationName": name, "variables": variables},
+        headers={"authorization": f"Bearer {token}"},
+    )
+
+
+async def _variables(client: httpx.AsyncClient, token: str, name: str) -> dict[str, Any]:
+    if name == "Home":
+        return {"withInvoices": True, "withRequests": True, "withJobs": False}
+    if name not in DETAIL:
+        return {}
+    listing, field = DETAIL[name]
+    body = (await _post(client, token, listing, {})).json()
+    edges = ((body.get("data") or {}).get(field) or {}).get("edges") or []
+    # A user who sees none asks for a made-up one: the answer is still compared.
+    return {"id": edges[0]["node"]["id"] if edges else "SW52b2ljZTpub25l"}
+
+
+def test_h2_every_trusted_query_of_the_contract_has_a_plan(demo_app: Starlette) -> None:
+    endpoint = _endpoint(demo_app)
+    assert sorted(plan.name for plan in endpoint.plans.values()) == sorted(QUERIES)
+
+
+async def test_h2_every_trusted_query_answers_the_same_planned_as_generic_for_every_demo_user(
+    demo_db: Database,
+    demo_app: Starlette,
+    demo_client: httpx.AsyncClient,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    endpoint = _endpoint(demo_app)
+    plans = dict(endpoint.plans)
+    tokens = await _tokens(demo_db)
+    answered_by_plans = 0
+    for email, token in tokens.items():
+        for name in QUERIES:
+            variables = await _variables(demo_client, token, name)
+            endpoint.plans = plans
+            with generic_executions(monkeypatch) as ran:
+                planned = await _post(demo_client, token, name, variables)
+            answered_by_plans += not ran
+            endpoint.plans = {}
+            with generic_executions(monkeypatch) as ran_generic:
+                generic = await _post(demo_client, token, name, variables)
+            assert ran_generic == [name]
+            assert planned.status_code == generic.status_code, (email, name)
+            assert SIGNED.sub(r"\1", planned.text) == SIGNED.sub(r"\1", generic.text), (
+                email,
+                name,
+            )
+            # A plan answers only what it can answer alone; errors come from the generic path.
+            assert bool(ran) == ("errors" in generic.json()), (email, name, generic.text)
+    endpoint.plans = plans
+    # Most of these answers came from plans, not from the generic executor.
+    assert answered_by_plans > len(tokens) * len(QUERIES) // 2
+
+
+async def test_h2_a_refused_user_gets_the_generic_errors_from_a_planned_query(
+    demo_db: Database, demo_client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tokens = await _tokens(demo_db)
+    with generic_executions(monkeypatch) as ran:
+        switched_off = await _post(demo_client, tokens["parks@citycouncil.example"], "Invoices", {})
+        narrowed = await _post(demo_client, tokens["bursar@greenfield.example"], "Jobs", {})
+    codes = [
+        [error["extensions"]["code"] for error in response.json()["errors"]]
+        for response in (switched_off, narrowed)
+    ]
+    assert codes == [["PORTAL_DISABLED"], ["MODULE_FORBIDDEN"]]
+    assert ran == ["Invoices", "Jobs"]
+
+
+@contextmanager
+def connections(db: Database) -> Iterator[dict[str, int]]:
+    """Counts the pool checkouts and the transactions begun on the engine."""
+    counts = {"checkouts": 0, "begins": 0}
+
+    def checkout(*_: Any) -> None:
+        counts["checkouts"] += 1
+
+    def begin(*_: Any) -> None:
+        counts["begins"] += 1
+
+    engine = db.engine.sync_engine
+    event.listen(engine.pool, "checkout", checkout)
+    event.listen(engine, "begin", begin)
+    try:
+        yield counts
+    finally:
+        event.remove(engine.pool, "checkout", checkout)
+        event.remove(engine, "begin", begin)
+
+
+@pytest.mark.parametrize("name", ["Invoices", "Invoice", "Home", "Requests"])
+async def test_h6_a_query_signs_in_and_reads_over_one_connection_in_one_transaction(
+    demo_db: Database, demo_client: httpx.AsyncClient, name: str
+) -> None:
+    token = (await _tokens(demo_db))["facilities@harbourview.example"]
+    variables = await _variables(demo_client, token, name)
+    with connections(demo_db) as counts:
+        response = await _post(demo_client, token, name, variables)
+    body = response.json()
+    assert "errors" not in body and all(body["data"].values()), body
+    assert counts == {"checkouts": 1, "begins": 1}
+
+
+async def test_h6_a_mutation_reads_back_what_it_wrote_after_signing_in_on_the_shared_connection(
+    demo_db: Database, demo_client: httpx.AsyncClient
+) -> None:
+    token = (await _tokens(demo_db))["facilities@harbourview.example"]
+    added = await demo_client.post(
+        PORTAL,
+        json={
+            "query": (OPERATIONS / "AddProperty.graphql").read_text(),
+            "operationName": "AddProperty",
+            "variables": {
+                "input": {
+                    "name": "East Annexe",
+                    "addressLine1": "2 Quay Street",
+                    "town": "Poole",
+                    "postcode": "BH15 1HJ",
+                }
+            },
+        },
+        headers={"authorization": f"Bearer {token}"},
+    )
+    assert "errors" not in added.json(), added.text
+    again = (await _post(demo_client, token, "Properties", {})).json()
+    assert "East Annexe" in str(again["data"])
