@@ -23,7 +23,13 @@ from app.db.session import Database
 from app.main import GraphQLEndpoint
 from app.schema.trusted import OPERATIONS
 from app.settings import Environment, Settings
-from tests.support import PORTAL, account_and_contact, make_portal_user, portal_token
+from tests.support import (
+    PORTAL,
+    account_and_contact,
+    count_statements,
+    make_portal_user,
+    portal_token,
+)
 
 QUERIES = {
     path.stem: path.read_text()
@@ -101,6 +107,10 @@ async def _post(
 async def _variables(client: httpx.AsyncClient, token: str, name: str) -> dict[str, Any]:
     if name == "Home":
         return {"withInvoices": True, "withRequests": True, "withJobs": False}
+    if name == "Appointments":
+        return {"from": "2026-11-01", "to": "2027-01-31"}
+    if name == "Branding":
+        return {"business": "acme"}
     if name not in DETAIL:
         return {}
     listing, field = DETAIL[name]
@@ -220,3 +230,42 @@ async def test_h6_a_mutation_reads_back_what_it_wrote_after_signing_in_on_the_sh
     assert "errors" not in added.json(), added.text
     again = (await _post(demo_client, token, "Properties", {})).json()
     assert "East Annexe" in str(again["data"])
+
+
+# What each trusted query costs the demo's company contact: one statement for the sign-in
+# state, then its data, whatever the number of rows. A count may go down, never up.
+STATEMENTS = {
+    "Appointments": 6,
+    "Branding": 2,
+    "Certificates": 3,
+    "Contacts": 3,
+    "Home": 5,
+    "Invoice": 5,
+    "Invoices": 3,
+    "Job": 4,
+    "Jobs": 3,
+    "NewRequestForm": 6,
+    "PortalUsers": 4,
+    "Properties": 3,
+    "Quote": 4,
+    "Quotes": 3,
+    "Requests": 4,
+    "Viewer": 1,
+}
+
+
+def test_h6_every_trusted_query_has_a_known_statement_count() -> None:
+    assert sorted(STATEMENTS) == sorted(QUERIES)
+
+
+@pytest.mark.parametrize("name", sorted(STATEMENTS))
+async def test_h6_each_trusted_query_costs_its_known_statements(
+    demo_db: Database, demo_client: httpx.AsyncClient, name: str
+) -> None:
+    token = (await _tokens(demo_db))["facilities@harbourview.example"]
+    variables = await _variables(demo_client, token, name)
+    with count_statements(demo_db) as counter:
+        response = await _post(demo_client, token, name, variables)
+    body = response.json()
+    assert "errors" not in body and all(body["data"].values()), body
+    assert len(counter.statements) == STATEMENTS[name], counter.statements
