@@ -48,6 +48,7 @@ class ErrorCode(enum.StrEnum):
     # The production portal runs only the documents of its frontend contract (H2).
     DOCUMENT_NOT_TRUSTED = "DOCUMENT_NOT_TRUSTED"
     PERSISTED_DOCUMENT_NOT_FOUND = "PERSISTED_DOCUMENT_NOT_FOUND"
+    DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"
 
 
 class AppError(Exception):
@@ -86,3 +87,20 @@ class Forbidden(AppError):
 
 class InvalidCursor(AppError):
     code = ErrorCode.INVALID_CURSOR
+
+
+class DatabaseUnavailable(AppError):
+    """The database dropped the connection a request was using. `retry_safe` when nothing
+    can have been written (a query, or before any operation ran), so the request may run
+    again from the start; a mutation's is answered as it is."""
+
+    code = ErrorCode.DATABASE_UNAVAILABLE
+
+    def __init__(self, *, retry_safe: bool) -> None:
+        super().__init__(
+            "The database could not be reached. Try again."
+            if retry_safe
+            else "The connection to the database was lost: the change may not have been made."
+            " Check before trying again."
+        )
+        self.retry_safe = retry_safe

@@ -19,7 +19,7 @@ from starlette.routing import Route
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLRequestData
 from strawberry.http.base import BaseRequestProtocol
-from strawberry.types import ExecutionResult
+from strawberry.types import ExecutionResult, SubscriptionExecutionResult
 from strawberry.types.unset import UNSET
 
 from app.auth.cookies import cross_site, lacks_csrf_header
@@ -29,7 +29,7 @@ from app.auth.tokens import Audience
 from app.context import Context
 from app.db.scope import SYSTEM
 from app.db.session import Database, create_engine
-from app.errors import ErrorCode, Unauthenticated
+from app.errors import DatabaseUnavailable, ErrorCode, Unauthenticated
 from app.files import logo_routes
 from app.files.certificates import CERTIFICATE_PATH, certificate_download
 from app.http import BodyLimitMiddleware, RequestIdMiddleware
@@ -99,6 +99,24 @@ class GraphQLEndpoint(GraphQL[Context, None]):
                 self.plans[document.text] = plan
 
     async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
+        try:
+            return await self._answer(request, context, root_value)
+        except DatabaseUnavailable as dropped:
+            if not dropped.retry_safe:
+                raise
+            # A pooled connection the database had dropped, and nothing written: the pool has
+            # let go of every connection as old, so the request runs again from the start.
+            logger.warning(
+                "the database dropped a pooled connection; request %s runs again",
+                request.state.request_id,
+            )
+        try:
+            return await self._answer(request, context, root_value)
+        except DatabaseUnavailable as unavailable:
+            error = {"message": unavailable.message, "extensions": unavailable.extensions}
+            return JSONResponse({"errors": [error]}, status_code=503)
+
+    async def _answer(self, request: Any, context: Any, root_value: Any) -> Any:
         # Refusals before any GraphQL runs answer in the same shape as GraphQL errors.
         try:
             async with asyncio.timeout(self.settings.request_time_limit), self.db.reading():
@@ -126,6 +144,26 @@ class GraphQLEndpoint(GraphQL[Context, None]):
                 {"errors": [{"message": refusal.reason, "extensions": {"code": code.value}}]},
                 status_code=refusal.status_code,
             )
+
+    async def execute_operation(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        request_data: GraphQLRequestData | list[GraphQLRequestData],
+        context: Context,
+        root_value: Any,
+        sub_response: Any,
+    ) -> ExecutionResult | list[ExecutionResult] | SubscriptionExecutionResult:
+        result = await super().execute_operation(
+            request, request_adapter, request_data, context, root_value, sub_response
+        )
+        # A query that met a dropped connection runs again (`run`); a batch is answered as is.
+        if isinstance(result, ExecutionResult):
+            for error in result.errors or ():
+                dropped = error.original_error
+                if isinstance(dropped, DatabaseUnavailable) and dropped.retry_safe:
+                    raise dropped
+        return result
 
     def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
         # A GET naming a persisted document asks for data, not the playground.

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 from starlette.requests import Request
@@ -37,8 +38,8 @@ from app.db.models import (
 from app.db.models.tenants import PLANS_WITH_PORTAL
 from app.db.reach import Grant, effective_modules
 from app.db.scope import SYSTEM
-from app.db.session import Database
-from app.errors import AppError, ErrorCode, Unauthenticated
+from app.db.session import Database, connection_dropped
+from app.errors import AppError, DatabaseUnavailable, ErrorCode, Unauthenticated
 from app.settings import Settings
 
 COOKIE_NAMES = {Audience.STAFF: "__Host-staff_session", Audience.PORTAL: "__Host-portal_session"}
@@ -60,7 +61,7 @@ async def resolve_viewer(
 ) -> Viewer:
     """The viewer for this request, in one statement. A bearer token that is presented but
     not valid raises `Unauthenticated`; a stale cookie is simply no sign-in, so the browser
-    can sign in again."""
+    can sign in again. A connection the database had dropped raises `DatabaseUnavailable`."""
     token = bearer_token(request)
     cookie = session_cookie(request, audience)
     if token is None and cookie is None:
@@ -75,8 +76,14 @@ async def resolve_viewer(
     else:
         assert cookie is not None
         statement, key = statements.by_cookie, hash_secret(cookie)
-    async with db.session(SYSTEM) as session:
-        rows = (await session.execute(statement, {"key": key, "now": utcnow()})).all()
+    try:
+        async with db.session(SYSTEM) as session:
+            rows = (await session.execute(statement, {"key": key, "now": utcnow()})).all()
+    except DBAPIError as error:
+        if connection_dropped(error):
+            # Nothing has run yet: the request may start again on a live connection.
+            raise DatabaseUnavailable(retry_safe=True) from error
+        raise
     viewer = _staff_viewer(rows) if audience is Audience.STAFF else _portal_viewer(rows)
     if viewer is None or (
         token is not None and claims is not None and claims.subject != _subject(viewer)

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, PendingRollbackError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -32,7 +33,19 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
-    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    # No ping before each checkout, which would cost a round trip each time: a connection
+    # the server dropped shows on first use (`connection_dropped`), and the pool then lets
+    # go of every connection as old as it.
+    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size)
+
+
+def connection_dropped(error: BaseException | None) -> bool:
+    """Whether `error` is a connection the database had dropped (a restart, a failover, an
+    idle timeout), found when it was used, or used again in the same transaction after."""
+    if isinstance(error, DBAPIError):
+        return error.connection_invalidated
+    # SQLAlchemy's code for a statement on a connection invalidated inside its transaction.
+    return isinstance(error, PendingRollbackError) and error.code == "8s2b"
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -13,8 +13,10 @@ from typing import Any
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import MaskErrors
+from strawberry.types.graphql import OperationType
 
-from app.errors import AppError
+from app.db.session import connection_dropped
+from app.errors import AppError, DatabaseUnavailable
 from app.errors import ErrorCode as ErrorCodeValues
 
 logger = logging.getLogger("app.errors")
@@ -34,7 +36,15 @@ def is_unexpected(error: GraphQLError) -> bool:
 
 def log_unexpected(errors: list[GraphQLError], request_id: str | None) -> None:
     for error in errors:
-        if is_unexpected(error):
+        if connection_dropped(error.original_error):
+            # Expected of a pool that does not ping; a query runs again (`app.main`).
+            logger.warning(
+                "the database dropped the connection at %s (request %s): %s",
+                ".".join(str(part) for part in error.path or []),
+                request_id,
+                error.original_error,
+            )
+        elif is_unexpected(error):
             logger.error(
                 "unexpected error at %s (request %s)",
                 ".".join(str(part) for part in error.path or []),
@@ -50,6 +60,14 @@ class MaskUnexpectedErrors(MaskErrors):
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
         masked = super().anonymise_error(error)
         extensions: dict[str, Any] = {"code": ErrorCodeValues.INTERNAL_ERROR.value}
+        if connection_dropped(error.original_error):
+            # Told apart from other failures, and kept for the endpoint: a query is run again.
+            unavailable = DatabaseUnavailable(
+                retry_safe=self.execution_context.operation_type is OperationType.QUERY
+            )
+            masked.message = unavailable.message
+            masked.original_error = unavailable
+            extensions["code"] = unavailable.code.value
         request_id = getattr(self.execution_context.context, "request_id", None)
         if request_id:
             extensions["requestId"] = request_id
