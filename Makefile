@@ -6,7 +6,7 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint types schema install serve migrate seed clean
+.PHONY: run test lint types schema install serve migrate seed clean bench
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -42,3 +42,18 @@ test: lint types
 
 clean:
 	rm -rf $(TOOLS) $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+
+# Side by side with PostGraphile v5 on a database of its own (bench/README.md): about ten
+# minutes; BENCH_SCALE=large seeds 1,000 tenants and 1,000,000 invoices first.
+POSTGRAPHILE := bench/postgraphile
+
+$(POSTGRAPHILE)/node_modules/.package-lock.json: $(POSTGRAPHILE)/package.json $(POSTGRAPHILE)/package-lock.json
+	@command -v npm >/dev/null || { echo "make bench needs npm (any version) to install PostGraphile and Node 22"; exit 1; }
+	cd $(POSTGRAPHILE) && npm ci --no-audit --no-fund --loglevel=error
+
+bench: install $(POSTGRAPHILE)/node_modules/.package-lock.json
+	@command -v wrk >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get install -y wrk || { apt-get update && apt-get install -y wrk; }; \
+	  else echo "make bench needs wrk: sudo apt-get install -y wrk"; exit 1; fi; }
+	$(BIN)/python bench/run.py
