@@ -51,6 +51,38 @@ async def test_t1_a_tenant_scope_sees_only_its_own_rows_even_through_joins(db: D
         assert await session.scalar(sa.select(sa.func.count()).select_from(Customer)) == 5
 
 
+async def test_t1_a_table_reached_only_inside_a_subquery_or_by_a_column_is_filtered_too(
+    db: Database,
+) -> None:
+    tenant_a, tenant_b = await _two_tenants(db)
+    async with db.session(SYSTEM) as session:
+        foreign = list(
+            await session.scalars(
+                sa.select(col(Customer.id)).where(col(Customer.tenant_id) == tenant_b)
+            )
+        )
+    other = sa.orm.aliased(Customer)
+    async with db.session(Scope.tenant(tenant_a)) as session:
+        # Named only in a subquery, only in an EXISTS, only through an alias, and only
+        # by a column: each is narrowed to tenant A like a selected table.
+        in_subquery = await session.scalar(
+            sa.select(sa.select(sa.func.count()).select_from(Customer).scalar_subquery())
+        )
+        through_exists = await session.scalar(
+            sa.select(sa.func.count()).where(
+                sa.select(col(Customer.id)).where(col(Customer.id).in_(foreign)).exists()
+            )
+        )
+        aliased = await session.scalar(
+            sa.select(sa.func.count()).select_from(other).where(col(other.id).in_(foreign))
+        )
+        by_column = list(await session.scalars(sa.select(col(Customer.id))))
+    assert in_subquery == 3
+    assert through_exists == 0
+    assert aliased == 0
+    assert len(by_column) == 3 and not set(by_column) & set(foreign)
+
+
 async def test_t1_another_tenants_row_by_primary_key_is_not_found(db: Database) -> None:
     tenant_a, tenant_b = await _two_tenants(db)
     async with db.session(SYSTEM) as session:

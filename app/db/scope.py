@@ -18,6 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction, with_loader_criteria
+from sqlalchemy.sql.util import find_tables
 from sqlmodel import SQLModel, col
 
 from app.db.base import TenantOwned
@@ -90,29 +91,52 @@ def _add_tenant_criteria(state: ORMExecuteState) -> None:
     scope = scope_of(state.session)
     if scope.tenant_ids is None:
         return
-    state.statement = state.statement.options(*_criteria(scope))
+    criteria = _criteria(scope)
+    state.statement = state.statement.options(
+        *(option for table in _tables_in(state.statement) for option in criteria.get(table, ()))
+    )
+
+
+def _tables_in(statement: Any) -> set[str]:
+    """Every table a statement touches: selected, joined, in a subquery or an EXISTS, or only
+    named by a column, so each gets its criteria and nothing else is walked per statement."""
+    return {
+        table.name
+        for table in find_tables(
+            statement,
+            check_columns=True,
+            include_aliases=True,
+            include_joins=True,
+            include_crud=True,
+        )
+        if isinstance(table, sa.TableClause)
+    }
 
 
 @lru_cache(maxsize=1024)
-def _criteria(scope: Scope) -> tuple[Any, ...]:
-    """Criteria for every tenant table, not just the selected ones: a table reached only
-    through a join or an EXISTS is filtered too. Each applies only where its table appears.
+def _criteria(scope: Scope) -> dict[str, tuple[Any, ...]]:
+    """The criteria of every tenant table, by table name; a statement takes those of the
+    tables it touches.
 
     Built once per scope, not per statement: a scope holds the grants as they were read for
     this request, so a changed grant is a different scope. The values are bound parameters,
     so every scope of the same shape shares SQLAlchemy's compiled statements."""
     assert scope.tenant_ids is not None
     allowed = tuple(scope.tenant_ids)
-    criteria = [
-        with_loader_criteria(model, lambda cls: cls.tenant_id.in_(allowed), include_aliases=True)
+    criteria: dict[type[Any], list[Any]] = {
+        model: [
+            with_loader_criteria(
+                model, lambda cls: cls.tenant_id.in_(allowed), include_aliases=True
+            )
+        ]
         for model in _tenant_models()
-    ]
+    }
     # The shared tables: tenants, and the portal accounts that belong to them.
-    criteria.append(
+    criteria[Tenant] = [
         with_loader_criteria(Tenant, lambda cls: cls.id.in_(allowed), include_aliases=True)
-    )
+    ]
     if scope.grants is None:
-        criteria.append(
+        criteria[PortalAccount] = [
             with_loader_criteria(
                 PortalAccount,
                 lambda cls: cls.id.in_(
@@ -122,15 +146,15 @@ def _criteria(scope: Scope) -> tuple[Any, ...]:
                 ),
                 include_aliases=True,
             )
-        )
-        return tuple(criteria)
-    grants = scope.grants
-    reached: list[type[Any]] = [*_tenant_models(), PortalAccount]
-    criteria.extend(
-        with_loader_criteria(model, reach_criteria(model, grants), include_aliases=True)
-        for model in reached
-    )
-    return tuple(criteria)
+        ]
+    else:
+        grants = scope.grants
+        reached: list[type[Any]] = [*_tenant_models(), PortalAccount]
+        for model in reached:
+            criteria.setdefault(model, []).append(
+                with_loader_criteria(model, reach_criteria(model, grants), include_aliases=True)
+            )
+    return {model.__table__.name: tuple(options) for model, options in criteria.items()}
 
 
 @event.listens_for(Session, "before_flush")
