@@ -45,6 +45,13 @@ class ErrorCode(enum.StrEnum):
     USER_ALREADY_ACTIVE = "USER_ALREADY_ACTIVE"
     QUERY_TOO_COSTLY = "QUERY_TOO_COSTLY"
     TIMEOUT = "TIMEOUT"
+    # A request GraphQL could not run: not a document, not valid against the schema, or
+    # variables that do not fit their types; and refusals of the HTTP request itself.
+    GRAPHQL_PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
+    GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
+    BAD_USER_INPUT = "BAD_USER_INPUT"
+    PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
+    METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
     # The production portal runs only the documents of its frontend contract (H2).
     DOCUMENT_NOT_TRUSTED = "DOCUMENT_NOT_TRUSTED"
     PERSISTED_DOCUMENT_NOT_FOUND = "PERSISTED_DOCUMENT_NOT_FOUND"

@@ -12,12 +12,13 @@ import orjson
 import sqlalchemy as sa
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from strawberry.asgi import GraphQL
-from strawberry.http import GraphQLRequestData
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.http.base import BaseRequestProtocol
 from strawberry.types import ExecutionResult, SubscriptionExecutionResult
 from strawberry.types.unset import UNSET
@@ -32,11 +33,21 @@ from app.db.session import Database, create_engine
 from app.errors import DatabaseUnavailable, ErrorCode, Unauthenticated
 from app.files import logo_routes
 from app.files.certificates import CERTIFICATE_PATH, certificate_download
-from app.http import BodyLimitMiddleware, RequestIdMiddleware
+from app.http import (
+    JSON,
+    BodyLimitMiddleware,
+    RequestIdMiddleware,
+    answer_status,
+    content_type,
+    error_response,
+    http_refusal,
+    response_media_type,
+)
 from app.magic_link import magic_link_page
 from app.mail.setup import mail_worker
 from app.payments import Payments
 from app.schema.build import GatewaySchema
+from app.schema.inputs import UNSTORABLE_TEXT, holds_unstorable_text
 from app.schema.plans import CannotPlan, Plan, compile_plan
 from app.schema.portal import portal_schema
 from app.schema.staff import staff_schema
@@ -45,7 +56,12 @@ from app.settings import Settings, get_settings
 
 logger = logging.getLogger("app")
 
-_REFUSAL_CODES = {401: ErrorCode.UNAUTHENTICATED, 403: ErrorCode.CSRF_FAILED}
+_REFUSAL_CODES = {
+    401: ErrorCode.UNAUTHENTICATED,
+    403: ErrorCode.CSRF_FAILED,
+    404: ErrorCode.NOT_FOUND,
+    405: ErrorCode.METHOD_NOT_ALLOWED,
+}
 
 
 class DocumentRefused(HTTPException):
@@ -113,8 +129,12 @@ class GraphQLEndpoint(GraphQL[Context, None]):
         try:
             return await self._answer(request, context, root_value)
         except DatabaseUnavailable as unavailable:
-            error = {"message": unavailable.message, "extensions": unavailable.extensions}
-            return JSONResponse({"errors": [error]}, status_code=503)
+            return error_response(
+                503,
+                unavailable.code,
+                unavailable.message,
+                media_type=response_media_type(request.headers.get("accept")),
+            )
 
     async def _answer(self, request: Any, context: Any, root_value: Any) -> Any:
         # Refusals before any GraphQL runs answer in the same shape as GraphQL errors.
@@ -123,16 +143,11 @@ class GraphQLEndpoint(GraphQL[Context, None]):
                 return await super().run(request, context, root_value)
         except TimeoutError:
             # Cancelled where it stood: an open transaction rolls back, nothing half-written.
-            return JSONResponse(
-                {
-                    "errors": [
-                        {
-                            "message": "The request took too long and was stopped.",
-                            "extensions": {"code": ErrorCode.TIMEOUT.value},
-                        }
-                    ]
-                },
-                status_code=503,
+            return error_response(
+                503,
+                ErrorCode.TIMEOUT,
+                "The request took too long and was stopped.",
+                media_type=response_media_type(request.headers.get("accept")),
             )
         except HTTPException as refusal:
             code = (
@@ -140,9 +155,11 @@ class GraphQLEndpoint(GraphQL[Context, None]):
                 if isinstance(refusal, DocumentRefused)
                 else _REFUSAL_CODES.get(refusal.status_code, ErrorCode.BAD_REQUEST)
             )
-            return JSONResponse(
-                {"errors": [{"message": refusal.reason, "extensions": {"code": code.value}}]},
-                status_code=refusal.status_code,
+            return error_response(
+                refusal.status_code,
+                code,
+                refusal.reason,
+                media_type=response_media_type(request.headers.get("accept")),
             )
 
     async def execute_operation(
@@ -176,6 +193,8 @@ class GraphQLEndpoint(GraphQL[Context, None]):
         """Chooses the document before Strawberry parses it: a trusted one by its id, its
         Apollo hash or its exact text; in production, nothing else (H2)."""
         data = await super().parse_http_body(request)
+        if not isinstance(data, list) and data.variables and holds_unstorable_text(data.variables):
+            raise DocumentRefused(ErrorCode.BAD_USER_INPUT, UNSTORABLE_TEXT)
         if self.trusted_documents is None or isinstance(data, list):
             return data
         if data.query is not None:
@@ -274,6 +293,33 @@ class GraphQLEndpoint(GraphQL[Context, None]):
             payments=self.payments,
         )
 
+    async def get_sub_response(self, request: Request) -> Response:  # type: ignore[override]
+        sub_response = await super().get_sub_response(request)
+        # Chosen once from the request's Accept; `create_response` answers in it.
+        sub_response.media_type = response_media_type(request.headers.get("accept"))
+        return sub_response
+
+    def create_response(
+        self,
+        response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
+        sub_response: Response,
+    ) -> Response:
+        media_type = sub_response.media_type or JSON
+        status = answer_status(response_data, media_type)
+        response = Response(
+            self.encode_json(response_data),
+            status_code=sub_response.status_code or status,
+            media_type=content_type(media_type),
+            background=sub_response.background,
+        )
+        response.headers.raw.extend(sub_response.headers.raw)
+        return response
+
+    def decode_json(self, data: str | bytes) -> object:
+        # Strict: bytes that are not UTF-8, unpaired surrogates and nesting past 1,024 levels
+        # are a JSONDecodeError, which Strawberry answers 400 like any body that is not JSON.
+        return orjson.loads(data)
+
     def encode_json(self, data: object) -> bytes:
         # UTF-8 bytes in one pass, handed to Starlette as they are: over ten times faster
         # than the standard library on a page of results, and non-ASCII text is not escaped.
@@ -355,6 +401,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
             Middleware(RequestIdMiddleware),
             Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
         ],
+        exception_handlers={StarletteHTTPException: http_refusal},
         lifespan=lifespan,
     )
     app.state.db = database

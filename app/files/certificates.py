@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -25,12 +26,17 @@ from app.auth.resolve import portal_grants
 from app.db.models import Certificate, PortalAccount, StoredFile
 from app.db.scope import SYSTEM, Scope
 from app.db.session import Database
+from app.errors import ErrorCode
+from app.http import error_response
 from app.settings import Settings
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 CERTIFICATE_PATH = "/portal/files/certificates"
 LINK_SECONDS = 300
+# An expiry as this service writes it: ASCII digits of a Unix time. `str.isdigit` also
+# takes "²" and Python will not read an integer of thousands of digits.
+_EXPIRES = re.compile(r"[0-9]{1,12}")
 
 
 def _signature(settings: Settings, account_id: uuid.UUID, file: str, expires: int) -> str:
@@ -57,7 +63,7 @@ def certificate_link(
 
 
 def _not_found() -> Response:
-    return Response("Not found.", status_code=404, media_type="text/plain")
+    return error_response(404, ErrorCode.NOT_FOUND, "Not found.")
 
 
 def _file_response(file: StoredFile, *, private: bool) -> Response:
@@ -88,7 +94,7 @@ def certificate_download(db: Database, settings: Settings) -> Endpoint:
         expires = request.query_params.get("expires", "")
         signature = request.query_params.get("signature", "")
         # Every refusal is the same 404: a link never tells what exists.
-        if certificate_id is None or account_id is None or not expires.isdigit():
+        if certificate_id is None or account_id is None or not _EXPIRES.fullmatch(expires):
             return _not_found()
         expected = _signature(settings, account_id, str(certificate_id), int(expires))
         if not hmac.compare_digest(expected, signature) or int(expires) < time.time():

@@ -12,7 +12,8 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 from strawberry.types.graphql import OperationType
 
-from app.schema.errors import ErrorCode, MaskUnexpectedErrors, log_unexpected
+from app.schema.errors import ErrorCode, MaskUnexpectedErrors, code_errors, log_unexpected
+from app.schema.inputs import StorableLiterals, StorableText
 from app.schema.limits import (
     CountRefusedAttempts,
     DocumentLimits,
@@ -39,6 +40,7 @@ class GatewaySchema(strawberry.Schema):
         # Expected errors are the client's business; only our own failures are logged.
         context = execution_context.context if execution_context else None
         log_unexpected(errors, getattr(context, "request_id", None))
+        code_errors(errors, execution_context)
 
 
 class WritesCommitAlone(SchemaExtension):
@@ -64,6 +66,7 @@ def build_schema(
     extensions: list[type[SchemaExtension]] = [
         TokenLimit,
         limits,
+        StorableText,
         TrustedParserCache,
         TrustedValidationCache,
         CountRefusedAttempts,
@@ -78,5 +81,9 @@ def build_schema(
         extensions=extensions,
         config=StrawberryConfig(disable_field_suggestions=production),
     )
-    schema.validation_rules = (*specified_rules, *limits().validation_rules)
+    schema.validation_rules = (
+        *specified_rules,
+        *limits().validation_rules,
+        StorableLiterals,
+    )
     return schema

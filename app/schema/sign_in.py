@@ -14,6 +14,7 @@ from app.db.models import SessionAudience, SessionClient, StaffRole
 from app.resolvers import portal_access, sign_in
 from app.schema.accounts import PortalAccount, StaffUser
 from app.schema.customers import Contact
+from app.schema.inputs import EMAIL_MAX_LENGTH, TENANT_MAX_LENGTH, MaxLength
 from app.schema.permissions import (
     PortalModuleEnum,
     Public,
@@ -92,7 +93,11 @@ def _sign_out(info: Info, audience: Audience) -> None:
 @strawberry.type
 class StaffSignInMutation:
     @strawberry.mutation(
-        description="Sign in as staff of one business.", extensions=guarded(Public())
+        description="Sign in as staff of one business.",
+        extensions=[
+            MaxLength(tenant=TENANT_MAX_LENGTH, email=EMAIL_MAX_LENGTH),
+            *guarded(Public()),
+        ],
     )
     async def sign_in(
         self,
@@ -188,7 +193,7 @@ class StaffSignInMutation:
 class PortalSignInMutation:
     @strawberry.mutation(
         description="Sign in with your email or username and password.",
-        extensions=guarded(Public()),
+        extensions=[MaxLength(login=EMAIL_MAX_LENGTH), *guarded(Public())],
     )
     async def sign_in(
         self,
@@ -233,7 +238,7 @@ class PortalSignInMutation:
     @strawberry.mutation(
         description="Email a password reset link. The answer is the same whether or not the "
         "address has an account.",
-        extensions=guarded(Public()),
+        extensions=[MaxLength(email=EMAIL_MAX_LENGTH), *guarded(Public())],
     )
     async def request_password_reset(self, info: Info, email: str) -> bool:
         await sign_in.request_password_reset(info.context, email=email)
@@ -250,7 +255,7 @@ class PortalSignInMutation:
     @strawberry.mutation(
         description="Email a one-time sign-in link. The answer is the same whether or not the "
         "address has an account.",
-        extensions=guarded(Public()),
+        extensions=[MaxLength(email=EMAIL_MAX_LENGTH), *guarded(Public())],
     )
     async def request_magic_link(self, info: Info, email: str) -> bool:
         await sign_in.request_magic_link(info.context, email=email)
