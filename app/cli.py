@@ -7,6 +7,7 @@ import asyncio
 import importlib.util
 import logging
 import signal
+import sys
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
@@ -19,7 +20,7 @@ from app.db.session import Database, create_engine
 from app.mail import retry_failed
 from app.mail.setup import mail_worker
 from app.payments import Payments, RecoveryReport
-from app.settings import Settings, get_settings
+from app.settings import Settings
 
 
 def _sqlite_folder(settings: Settings) -> None:
@@ -91,6 +92,23 @@ def print_sign_ins(sign_ins: Sequence[DemoSignIn]) -> None:
         print(f"  {sign_in.kind:<6} {sign_in.email:<34} {where:<18} {sign_in.role}")
 
 
+def _settings_or_exit() -> Settings:
+    """The settings, or a line per wrong setting on stderr and exit status 2: never a value,
+    nor a traceback that would quote one."""
+    from pydantic import ValidationError
+    from pydantic_settings import SettingsError
+
+    from app.settings import get_settings, problems_of
+
+    try:
+        return get_settings()
+    except (ValidationError, SettingsError) as error:
+        problems = problems_of(error)
+    for line in problems:
+        print(f"portal: {line}", file=sys.stderr)
+    sys.exit(2)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="portal", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -139,7 +157,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    settings = get_settings()
+    settings = _settings_or_exit()
     if args.command == "schema":
         from app.sdl import write
 

@@ -1,17 +1,23 @@
-"""Every setting of the service, read once from the environment."""
+"""Every setting of the service, read once from the environment.
+
+A setting that is wrong is named with what is wrong with it, never with its value: values
+hold secrets (the secret key, passwords inside URLs, Stripe keys)."""
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterator
 from email.utils import parseaddr
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 DEFAULT_SECRET = "development-secret-change-me-development-secret"  # noqa: S105
+ENV_PREFIX = "PORTAL_"
 
 
 class Environment(enum.StrEnum):
@@ -21,14 +27,16 @@ class Environment(enum.StrEnum):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="PORTAL_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
 
     env: Environment = Environment.DEVELOPMENT
+    # A PostgreSQL URL may hold a password: kept out of the settings' repr, as every secret.
     database_url: str = Field(
         default="sqlite+aiosqlite:///./var/portal.db",
         validation_alias="DATABASE_URL",
+        repr=False,
     )
-    secret_key: str = DEFAULT_SECRET
+    secret_key: str = Field(default=DEFAULT_SECRET, repr=False)
     public_url: str = "http://127.0.0.1:8000"
     # Bearer access tokens stay short: a revoked session is over within this many seconds.
     access_token_seconds: int = 300
@@ -43,7 +51,7 @@ class Settings(BaseSettings):
     # Origins besides public_url whose pages may call the API with the session cookie.
     allowed_origins: list[str] = Field(default_factory=list)
     # Rate-limit counters live in the database unless a Redis URL is given.
-    redis_url: str | None = None
+    redis_url: str | None = Field(default=None, repr=False)
     # Outgoing mail: SMTP when a URL is set (`smtp://user:pass@host:587?starttls=true` or
     # `smtps://...`); otherwise `.eml` files under var_dir/mail, which production refuses.
     smtp_url: SecretStr | None = None
@@ -61,44 +69,54 @@ class Settings(BaseSettings):
     stripe_api_base: str = "https://api.stripe.com"
 
     @model_validator(mode="after")
-    def _refuse_default_secret_in_production(self) -> Settings:
-        if self.env is Environment.PRODUCTION and (
-            self.secret_key == DEFAULT_SECRET or len(self.secret_key) < 32
-        ):
-            raise ValueError(
-                "PORTAL_SECRET_KEY must be set to a random value of at least 32 characters "
-                "in production"
+    def _check(self) -> Settings:
+        """Every problem at once, one per setting, each named as the environment names it."""
+        problems = dict(self._problems())
+        if problems:
+            raise ValidationError.from_exception_data(
+                type(self).__name__,
+                [
+                    InitErrorDetails(
+                        type=PydanticCustomError("setting", message),
+                        loc=(name,),
+                        input=None,
+                    )
+                    for name, message in problems.items()
+                ],
             )
         return self
 
-    @model_validator(mode="after")
-    def _check_mail(self) -> Settings:
+    def _problems(self) -> Iterator[tuple[str, str]]:
+        production = self.env is Environment.PRODUCTION
+        if production and (self.secret_key == DEFAULT_SECRET or len(self.secret_key) < 32):
+            yield (
+                "PORTAL_SECRET_KEY",
+                "must be set to a random value of at least 32 characters in production",
+            )
         if self.smtp_url is None:
-            if self.env is Environment.PRODUCTION:
-                raise ValueError("PORTAL_SMTP_URL must be set in production")
+            if production:
+                yield "PORTAL_SMTP_URL", "must be set in production"
         elif urlsplit(self.smtp_url.get_secret_value()).scheme not in ("smtp", "smtps"):
-            raise ValueError("PORTAL_SMTP_URL must start with smtp:// or smtps://")
+            yield "PORTAL_SMTP_URL", "must start with smtp:// or smtps://"
         sender = parseaddr(self.mail_from)[1]
         if "\r" in self.mail_from or "\n" in self.mail_from or "@" not in sender:
-            raise ValueError("PORTAL_MAIL_FROM must be one address, like 'Name <name@example.com>'")
-        return self
-
-    @model_validator(mode="after")
-    def _check_stripe(self) -> Settings:
-        given = [
-            self.stripe_secret_key is not None,
-            bool(self.stripe_publishable_key),
-            self.stripe_webhook_secret is not None,
-        ]
-        if any(given) and not all(given):
-            raise ValueError(
-                "PORTAL_STRIPE_SECRET_KEY, PORTAL_STRIPE_PUBLISHABLE_KEY and "
-                "PORTAL_STRIPE_WEBHOOK_SECRET are set together or not at all"
-            )
+            yield "PORTAL_MAIL_FROM", "must be one address, like 'Name <name@example.com>'"
+        stripe = {
+            "PORTAL_STRIPE_SECRET_KEY": self.stripe_secret_key is not None,
+            "PORTAL_STRIPE_PUBLISHABLE_KEY": bool(self.stripe_publishable_key),
+            "PORTAL_STRIPE_WEBHOOK_SECRET": self.stripe_webhook_secret is not None,
+        }
+        if any(stripe.values()):
+            for name, given in stripe.items():
+                if not given:
+                    yield (
+                        name,
+                        "must be set with the other Stripe settings "
+                        f"({', '.join(other for other in stripe if other != name)})",
+                    )
         scheme = urlsplit(self.stripe_api_base).scheme
-        if scheme != "https" and (self.env is Environment.PRODUCTION or scheme != "http"):
-            raise ValueError("PORTAL_STRIPE_API_BASE must be an https address")
-        return self
+        if scheme != "https" and (production or scheme != "http"):
+            yield "PORTAL_STRIPE_API_BASE", "must be an https address"
 
     @property
     def payments_enabled(self) -> bool:
@@ -111,6 +129,31 @@ class Settings(BaseSettings):
     @property
     def is_production(self) -> bool:
         return self.env is Environment.PRODUCTION
+
+
+def environment_name(field: str) -> str:
+    """The environment variable a setting is read from: `secret_key` is PORTAL_SECRET_KEY."""
+    info = Settings.model_fields.get(field)
+    if info is None:
+        return field
+    alias = info.validation_alias
+    return alias if isinstance(alias, str) else f"{ENV_PREFIX}{field.upper()}"
+
+
+def problems_of(error: ValidationError | SettingsError) -> list[str]:
+    """What is wrong with the environment, one line per setting, without any value."""
+    if isinstance(error, SettingsError):
+        # Raised for a value that is not JSON where JSON is expected; its text names the
+        # field and its source, and its cause (which may quote the value) is left out.
+        field = next((name for name in Settings.model_fields if f'"{name}"' in str(error)), "")
+        return [f"{environment_name(field) or 'a setting'}: is not valid JSON"]
+    lines: dict[str, str] = {}
+    for detail in error.errors(include_url=False, include_context=False, include_input=False):
+        location = detail["loc"]
+        name = environment_name(str(location[0])) if location else "settings"
+        message = detail["msg"].removeprefix("Value error, ")
+        lines.setdefault(name, f"{name}: {message}")
+    return list(lines.values())
 
 
 @lru_cache(maxsize=1)
