@@ -11,16 +11,20 @@ import sys
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
-from app.db.demo import DEMO_PASSWORD, DEMO_SIGN_INS, DemoSignIn, database_is_empty, seed_demo
-from app.db.migrate import upgrade
-from app.db.session import Database, create_engine
-from app.mail import retry_failed
-from app.mail.setup import mail_worker
-from app.payments import Payments, RecoveryReport
-from app.settings import Settings
+# Each server worker is a new process that imports this module before it can answer the
+# supervisor's health check: each command imports what it needs only when it runs.
+if TYPE_CHECKING:
+    from app.db.demo import DemoSignIn
+    from app.payments import RecoveryReport
+    from app.settings import Settings
+
+# uvicorn's 5 s killed every worker of a busy 2-core machine before it served; a worker
+# answers from a thread of its own, so only a frozen interpreter misses 60 s.
+WORKER_HEALTH_CHECK_SECONDS = 60
 
 
 def _sqlite_folder(settings: Settings) -> None:
@@ -30,6 +34,9 @@ def _sqlite_folder(settings: Settings) -> None:
 
 async def _seed_if_empty(settings: Settings) -> bool:
     """Seeds the demo into an empty database; True when it did."""
+    from app.db.demo import database_is_empty, seed_demo
+    from app.db.session import Database, create_engine
+
     db = Database(create_engine(settings.database_url))
     try:
         if not await database_is_empty(db):
@@ -41,6 +48,9 @@ async def _seed_if_empty(settings: Settings) -> bool:
 
 
 async def _mail_worker(settings: Settings) -> None:
+    from app.db.session import Database, create_engine
+    from app.mail.setup import mail_worker
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -53,6 +63,9 @@ async def _mail_worker(settings: Settings) -> None:
 
 
 async def _mail_retry(settings: Settings, ids: Sequence[uuid.UUID], since: datetime | None) -> int:
+    from app.db.session import Database, create_engine
+    from app.mail import retry_failed
+
     db = Database(create_engine(settings.database_url))
     try:
         return await retry_failed(db, ids=ids, since=since)
@@ -61,6 +74,9 @@ async def _mail_retry(settings: Settings, ids: Sequence[uuid.UUID], since: datet
 
 
 async def _stripe_recover(settings: Settings, since: datetime) -> RecoveryReport:
+    from app.db.session import Database, create_engine
+    from app.payments import Payments
+
     db = Database(create_engine(settings.database_url))
     payments = Payments(db, settings)
     try:
@@ -86,10 +102,22 @@ def installed_or_auto(module: str) -> str:
 
 
 def print_sign_ins(sign_ins: Sequence[DemoSignIn]) -> None:
+    from app.db.demo import DEMO_PASSWORD
+
     print(f"Demo sign-ins (password for all: {DEMO_PASSWORD}):")
     for sign_in in sign_ins:
         where = f"tenant {sign_in.tenant_slug}" if sign_in.tenant_slug else "portal"
         print(f"  {sign_in.kind:<6} {sign_in.email:<34} {where:<18} {sign_in.role}")
+
+
+def server_options(settings: Settings) -> dict[str, Any]:
+    """How uvicorn serves the app, besides where and with how many workers."""
+    return {
+        "proxy_headers": True,
+        "loop": installed_or_auto("uvloop"),
+        "http": installed_or_auto("httptools"),
+        "timeout_worker_healthcheck": WORKER_HEALTH_CHECK_SECONDS,
+    }
 
 
 def _settings_or_exit() -> Settings:
@@ -180,11 +208,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
         return
     if args.command in ("migrate", "dev"):
+        from app.db.migrate import upgrade
+
         upgrade(settings.database_url)
     if args.command == "seed" or (args.command == "dev" and settings.seed_demo):
         seeded = asyncio.run(_seed_if_empty(settings))
         print("Seeded the demo tenants." if seeded else "The database has data: nothing seeded.")
     if args.command in ("seed", "dev"):
+        from app.db.demo import DEMO_SIGN_INS
+
         print_sign_ins(DEMO_SIGN_INS)
     if args.command == "dev":
         print(f"Staff playground:  http://{args.host}:{args.port}/graphql")
@@ -196,9 +228,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             host=args.host,
             port=args.port,
             workers=getattr(args, "workers", 1),
-            proxy_headers=True,
-            loop=installed_or_auto("uvloop"),
-            http=installed_or_auto("httptools"),
+            **server_options(settings),
         )
 
 

@@ -1,22 +1,36 @@
-"""Starting the service as an operator does: a start that fails on wrong settings without
-showing a secret (SECURITY.md row 34)."""
+"""Starting the service as an operator does: `portal serve` with several workers on a busy
+machine (H7), and a start that fails on wrong settings without showing a secret (SECURITY.md
+row 34)."""
 
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from pydantic import ValidationError
 
 from app.cli import main as portal_command
+from app.db.migrate import upgrade
 from app.settings import Environment, Settings, get_settings, problems_of
 
 PORTAL = Path(sys.executable).with_name("portal")
+# Loaded by every Python process that finds it on PYTHONPATH: here it holds each server
+# worker back longer than uvicorn's own 5 s health check allows, as a busy machine does.
+SLOW_WORKERS = """
+import sys, time
+
+if "--multiprocessing-fork" in sys.argv:
+    time.sleep(7)
+"""
+STARTED = b"Application startup complete."
 
 
 def free_port() -> int:
@@ -24,6 +38,69 @@ def free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """Ends the server and its workers: the session it leads holds them all."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'portal.db'}"
+    upgrade(url)
+    return url
+
+
+def test_h7_two_workers_start_and_serve_when_each_takes_longer_than_five_seconds(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    slow = tmp_path / "slow"
+    slow.mkdir()
+    (slow / "sitecustomize.py").write_text(SLOW_WORKERS)
+    port = free_port()
+    environment = {
+        **os.environ,
+        "PORTAL_ENV": "test",
+        "DATABASE_URL": sqlite_url,
+        "PORTAL_VAR_DIR": str(tmp_path),
+        "PORTAL_MAIL_WORKER_IN_PROCESS": "false",
+        "PYTHONPATH": str(slow),
+    }
+    log_path = tmp_path / "serve.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(  # noqa: S603  (the installed command, our own arguments)
+            [str(PORTAL), "serve", "--port", str(port), "--workers", "2"],
+            env=environment,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 120
+        healthy = False
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                healthy = (
+                    httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200
+                )
+            except httpx.TransportError:
+                healthy = False
+            if healthy and log_path.read_bytes().count(STARTED) == 2:
+                break
+            time.sleep(0.5)
+        log_text = log_path.read_text(errors="replace")
+        assert healthy, log_text
+        assert log_text.count(STARTED.decode()) == 2, log_text
+        assert "died" not in log_text, log_text
+    finally:
+        stop(process)
 
 
 SECRETS = {
