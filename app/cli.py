@@ -113,7 +113,10 @@ def print_sign_ins(sign_ins: Sequence[DemoSignIn]) -> None:
 def server_options(settings: Settings) -> dict[str, Any]:
     """How uvicorn serves the app, besides where and with how many workers."""
     return {
-        "proxy_headers": True,
+        # X-Forwarded-For and -Proto count only from the proxies named in the settings;
+        # the app reads the client's address from the connection uvicorn describes.
+        "proxy_headers": bool(settings.trusted_proxies),
+        "forwarded_allow_ips": settings.trusted_proxies,
         "loop": installed_or_auto("uvloop"),
         "http": installed_or_auto("httptools"),
         "timeout_worker_healthcheck": WORKER_HEALTH_CHECK_SECONDS,

@@ -6,15 +6,18 @@ hold secrets (the secret key, passwords inside URLs, Stripe keys)."""
 from __future__ import annotations
 
 import enum
+import ipaddress
+import json
 from collections.abc import Iterator
 from email.utils import parseaddr
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
-from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 DEFAULT_SECRET = "development-secret-change-me-development-secret"  # noqa: S105
 ENV_PREFIX = "PORTAL_"
@@ -50,6 +53,10 @@ class Settings(BaseSettings):
     portal_app_url: str = "http://127.0.0.1:8000/portal"
     # Origins besides public_url whose pages may call the API with the session cookie.
     allowed_origins: list[str] = Field(default_factory=list)
+    # The proxies (addresses or networks) whose X-Forwarded-For names the client; from any
+    # other peer the header is ignored, so a client cannot choose the address it is counted
+    # under. A JSON list or a comma-separated list.
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Rate-limit counters live in the database unless a Redis URL is given.
     redis_url: str | None = Field(default=None, repr=False)
     # Outgoing mail: SMTP when a URL is set (`smtp://user:pass@host:587?starttls=true` or
@@ -67,6 +74,16 @@ class Settings(BaseSettings):
     stripe_webhook_secret: SecretStr | None = None
     # Where the Stripe SDK sends its requests; tests point it at a local stand-in.
     stripe_api_base: str = "https://api.stripe.com"
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _list_of_proxies(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
@@ -117,6 +134,16 @@ class Settings(BaseSettings):
         scheme = urlsplit(self.stripe_api_base).scheme
         if scheme != "https" and (production or scheme != "http"):
             yield "PORTAL_STRIPE_API_BASE", "must be an https address"
+        for proxy in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                yield (
+                    "PORTAL_TRUSTED_PROXIES",
+                    "must list the IP addresses or networks (like 10.0.0.0/8) of the proxies "
+                    "in front of the service",
+                )
+                break
 
     @property
     def payments_enabled(self) -> bool:

@@ -172,6 +172,7 @@ def environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[pyt
     [
         ("PORTAL_MAX_BODY_BYTES", "lots", "Input should be a valid integer"),
         ("PORTAL_ALLOWED_ORIGINS", "https://app.example", "is not valid JSON"),
+        ("PORTAL_TRUSTED_PROXIES", "*", "must list the IP addresses or networks"),
         ("PORTAL_SMTP_URL", "mailer:Hunter2-smtp-Pw9@mail.example", "must start with smtp://"),
         ("PORTAL_ENV", "staging", "Input should be 'development', 'test' or 'production'"),
     ],

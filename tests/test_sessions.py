@@ -487,7 +487,7 @@ async def test_p5_password_change_in_a_browser_swaps_the_cookie_and_ends_other_s
     assert await viewer_status(client, side.path, other) == 401
 
 
-# Row 6: alias brute force; every attempt counts.
+# Row 6: alias brute force; each refused document counts against its address (row 31).
 
 
 def _aliased(field: str, count: int) -> str:
@@ -515,7 +515,7 @@ REJECTED_DOCUMENTS = {
 
 
 @pytest.mark.parametrize("document", REJECTED_DOCUMENTS.values(), ids=REJECTED_DOCUMENTS.keys())
-async def test_p2_repeated_credential_fields_are_rejected_and_each_counts_against_the_address(
+async def test_p2_repeated_credential_fields_are_rejected_and_count_once_against_the_address(
     client: httpx.AsyncClient, db: Database, document: tuple[str, str]
 ) -> None:
     tenant, _ = await make_tenant(db, slug="acme")
@@ -524,10 +524,8 @@ async def test_p2_repeated_credential_fields_are_rejected_and_each_counts_agains
     body = await gql(client, query, path=path)
     assert body["data"] is None
     assert ONE_FIELD in [error["message"] for error in body["errors"]]
-    # Nothing ran, and no account's counter moved: only the sender's address paid.
-    attempts = query.count("signIn(") + query.count("requestPasswordReset(")
-    attempts *= 2 if "...Guess ...Guess" in query else 1
-    assert await counters(db) == {f"sign-in:address:{CLIENT_ADDRESS}": attempts}
+    # Nothing ran, and no account's counter moved: the sender's address paid for a request.
+    assert await counters(db) == {f"sign-in:address:{CLIENT_ADDRESS}": 1}
     assert await outbox_size(db) == 0
 
 
@@ -542,8 +540,9 @@ async def counters(db: Database) -> dict[str, int]:
 async def test_p2_an_alias_flood_spends_its_address_but_the_account_signs_in_elsewhere(
     client: httpx.AsyncClient, app: Starlette, db: Database, side: Side
 ) -> None:
-    body = await gql(client, _aliased(GUESS[side.path], 100), path=side.path)
-    assert body["data"] is None and body["errors"]
+    for _ in range(50):
+        body = await gql(client, _aliased(GUESS[side.path], 100), path=side.path)
+        assert body["data"] is None and body["errors"]
     assert await sign_in_codes(client, side) == ["RATE_LIMITED"]
     elsewhere = httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app, client=("203.0.113.9", 50000)),

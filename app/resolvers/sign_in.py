@@ -64,24 +64,22 @@ async def _within_limits(ctx: Context, *checks: tuple[ratelimit.Limit, str]) -> 
     # Every check is counted, even when an earlier one already refused.
     results = [await ctx.rate_limiter.hit(limit, subject) for limit, subject in checks]
     if not all(results):
-        raise AppError(
-            "Too many attempts. Wait a while and try again.", code=ErrorCode.RATE_LIMITED
-        )
+        raise ratelimit.rate_limited()
 
 
 def _address(ctx: Context) -> str:
-    return ctx.request.client.host if ctx.request.client else "unknown"
+    return ratelimit.client_address(ctx.request)
+
+
+async def _attempt(ctx: Context, account: str) -> ratelimit.SignInAttempt:
+    return await ratelimit.sign_in_attempt(ctx.rate_limiter, account=account, address=_address(ctx))
 
 
 async def staff_sign_in(
     ctx: Context, *, tenant_slug: str, email: str, password: str, client: SessionClient
 ) -> StaffSignIn:
     email, tenant_slug = normalise_email(email), tenant_slug.strip().lower()
-    await _within_limits(
-        ctx,
-        (ratelimit.SIGN_IN_PER_ACCOUNT, f"staff:{tenant_slug}:{email}"),
-        (ratelimit.SIGN_IN_PER_ADDRESS, _address(ctx)),
-    )
+    attempt = await _attempt(ctx, f"staff:{tenant_slug}:{email}")
     async with ctx.db.transaction(SYSTEM) as session:
         user = (
             await session.scalars(
@@ -102,6 +100,7 @@ async def staff_sign_in(
             tenant_id=user.tenant_id,
             staff_user_id=user.id,
         )
+    await attempt.succeeded()
     return StaffSignIn(user=user, credentials=credentials)
 
 
@@ -146,17 +145,26 @@ async def portal_sign_in(
         account = await _account_by_login(session, login)
     # One counter per account, whether it is named by email or by username.
     who = account.email if account is not None else login.strip().lower()
-    await _within_limits(
-        ctx,
-        (ratelimit.SIGN_IN_PER_ACCOUNT, f"portal:{who}"),
-        (ratelimit.SIGN_IN_PER_ADDRESS, _address(ctx)),
-    )
+    attempt = await _attempt(ctx, f"portal:{who}")
     async with ctx.db.transaction(SYSTEM) as session:
         account = await _account_by_login(session, login)
         matched = _password_matches(account, password)
         if account is None or not matched:
             raise AppError(WRONG_CREDENTIALS, code=ErrorCode.INVALID_CREDENTIALS)
-        return await _start_portal_session(ctx, session, account, client)
+        blocker = await portal_blocker(session, account.id)
+        if blocker is None:
+            credentials = await start_session(
+                session,
+                ctx.settings,
+                audience=SessionAudience.PORTAL,
+                client=client,
+                account_id=account.id,
+            )
+    # The right password, even from an account its business has shut out of the portal.
+    await attempt.succeeded()
+    if blocker is not None:
+        raise blocker
+    return PortalSignIn(account=account, credentials=credentials)
 
 
 async def sign_out(ctx: Context) -> bool:
@@ -184,7 +192,7 @@ async def change_password(ctx: Context, *, current_password: str, new_password: 
     viewer = ctx.viewer
     check_policy(new_password, field="newPassword")
     if isinstance(viewer, StaffViewer | PortalViewer):
-        await _within_limits(ctx, (ratelimit.SIGN_IN_PER_ACCOUNT, f"password:{viewer.email}"))
+        await _within_limits(ctx, (ratelimit.PASSWORD_CHECK_PER_USER, viewer.email))
     async with ctx.db.transaction(SYSTEM) as session:
         current = await session.get(AuthSession, getattr(viewer, "session_id", None))
         user: StaffUser | PortalAccount | None

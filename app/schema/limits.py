@@ -51,7 +51,7 @@ from strawberry.extensions import AddValidationRules, MaxTokensLimiter, SchemaEx
 from strawberry.extensions.max_aliases import create_validator as alias_validator
 from strawberry.extensions.query_depth_limiter import create_validator as depth_validator
 
-from app.auth.ratelimit import SIGN_IN_PER_ADDRESS
+from app.auth.ratelimit import SIGN_IN_PER_ADDRESS, client_address
 from app.errors import ErrorCode
 from app.resolvers.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 
@@ -103,9 +103,10 @@ ONE_CREDENTIAL_FIELD = "Send one sign-in or token field per request."
 
 
 class CountRefusedAttempts(SchemaExtension):
-    """A document refused for holding several sign-in or token fields still counts each of
-    them against the sender's address, so a flood of aliased guesses spends that address's
-    attempts. Not the account's: a stranger's flood must not lock its owner out."""
+    """A document refused for holding several sign-in or token fields counts once against
+    the sender's address: none of its fields ran, and counting each would let one request
+    spend the attempts of everyone behind a shared address. Not the account's either: a
+    stranger's flood must not lock its owner out."""
 
     async def on_validate(self) -> AsyncIterator[None]:
         yield
@@ -115,10 +116,8 @@ class CountRefusedAttempts(SchemaExtension):
             error.message == ONE_CREDENTIAL_FIELD for error in errors
         ):
             return
-        attempts = credential_fields(context.graphql_document)
-        request = context.context.request
-        address = request.client.host if request.client else "unknown"
-        await context.context.rate_limiter.hit(SIGN_IN_PER_ADDRESS, address, attempts=attempts)
+        address = client_address(context.context.request)
+        await context.context.rate_limiter.hit(SIGN_IN_PER_ADDRESS, address)
 
 
 def _count_credential_fields(
