@@ -5,8 +5,10 @@ TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 VENV := .venv
 BIN := $(VENV)/bin
+# The port `make run` serves on: `make run PORT=8100`.
+PORT ?= 8000
 
-.PHONY: run test lint types schema install serve migrate seed clean bench
+.PHONY: run test lint types schema install serve migrate seed clean playground bench
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -16,7 +18,7 @@ install: $(UV)
 	$(UV) sync --frozen --quiet
 
 run: install
-	$(BIN)/portal dev
+	$(BIN)/portal dev --port $(PORT)
 
 serve: install
 	$(BIN)/portal serve
@@ -42,6 +44,11 @@ test: lint types
 
 clean:
 	rm -rf $(TOOLS) $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+
+# GraphiQL's browser build for the playgrounds, from tools/playground's lock file. Its output
+# under app/static/playground is committed, so `make run` needs no npm and no network.
+playground:
+	cd tools/playground && npm ci --no-audit --no-fund --loglevel=error && node build.mjs
 
 # Side by side with PostGraphile v5 on a database of its own (bench/README.md): about ten
 # minutes; BENCH_SCALE=large seeds 1,000 tenants and 1,000,000 invoices first.

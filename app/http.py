@@ -127,6 +127,18 @@ async def http_refusal(_: Request, refusal: Exception) -> Response:
     return response
 
 
+def from_served_origin(request: Request) -> bool:
+    """Whether the request's Origin is the address it was sent to: a page this very server
+    served, whatever host name or port it runs on."""
+    origin = request.headers.get("origin")
+    host = request.headers.get("host")
+    return (
+        origin is not None
+        and host is not None
+        and origin.lower() == f"{request.url.scheme}://{host}".lower()
+    )
+
+
 class RequestIdMiddleware:
     """Gives each request an id (a caller's own, when it is sane), returned in
     `X-Request-Id` and written into every log line and masked error about the request.

@@ -15,7 +15,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
@@ -40,12 +40,14 @@ from app.http import (
     answer_status,
     content_type,
     error_response,
+    from_served_origin,
     http_refusal,
     response_media_type,
 )
 from app.magic_link import magic_link_page
 from app.mail.setup import mail_worker
 from app.payments import Payments
+from app.playground import playground_assets, playground_page
 from app.schema.build import GatewaySchema
 from app.schema.inputs import UNSTORABLE_TEXT, holds_unstorable_text
 from app.schema.plans import CannotPlan, Plan, compile_plan
@@ -182,6 +184,9 @@ class GraphQLEndpoint(GraphQL[Context, None]):
                     raise dropped
         return result
 
+    async def render_graphql_ide(self, request: Request) -> Response:
+        return HTMLResponse(playground_page(self.audience))
+
     def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
         # A GET naming a persisted document asks for data, not the playground.
         named = "documentId" in request.query_params or "extensions" in request.query_params
@@ -272,7 +277,9 @@ class GraphQLEndpoint(GraphQL[Context, None]):
         )
 
     async def get_context(self, request: Request, response: Any) -> Context:  # type: ignore[override]
-        if request.method != "GET" and cross_site(request, self.settings):
+        # In development the playground's page may be served at any host name and port.
+        own_page = self.settings.is_development and from_served_origin(request)
+        if request.method != "GET" and cross_site(request, self.settings) and not own_page:
             raise HTTPException(403, "Requests from pages of another site are refused.")
         if lacks_csrf_header(request, self.audience):
             raise HTTPException(
@@ -396,6 +403,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
             Route("/webhooks/stripe", payments.webhook, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
+            *([playground_assets()] if settings.is_development else []),
         ],
         middleware=[
             Middleware(RequestIdMiddleware),
