@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import importlib.util
 import logging
+import os
 import signal
 import sys
+import tempfile
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
@@ -21,6 +24,9 @@ if TYPE_CHECKING:
     from app.db.demo import DemoSignIn
     from app.payments import RecoveryReport
     from app.settings import Settings
+
+# prometheus-client's multiprocess mode: where the workers of one server keep their counts.
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
 # uvicorn's 5 s killed every worker of a busy 2-core machine before it served; a worker
 # answers from a thread of its own, so only a frozen interpreter misses 60 s.
@@ -112,6 +118,8 @@ def print_sign_ins(sign_ins: Sequence[DemoSignIn]) -> None:
 
 def server_options(settings: Settings) -> dict[str, Any]:
     """How uvicorn serves the app, besides where and with how many workers."""
+    from app.logs import logging_config
+
     return {
         # X-Forwarded-For and -Proto count only from the proxies named in the settings;
         # the app reads the client's address from the connection uvicorn describes.
@@ -120,6 +128,11 @@ def server_options(settings: Settings) -> dict[str, Any]:
         "loop": installed_or_auto("uvloop"),
         "http": installed_or_auto("httptools"),
         "timeout_worker_healthcheck": WORKER_HEALTH_CHECK_SECONDS,
+        # Requests in flight finish after SIGTERM, for at most this long (H7).
+        "timeout_graceful_shutdown": settings.shutdown_timeout,
+        # JSON lines outside development; each request's own line replaces the access log.
+        "log_config": logging_config(settings),
+        "access_log": False,
     }
 
 
@@ -225,14 +238,20 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"Staff playground:  http://{args.host}:{args.port}/graphql")
         print(f"Portal playground: http://{args.host}:{args.port}/portal/graphql")
     if args.command in ("serve", "dev"):
-        uvicorn.run(
-            "app.main:create_app",
-            factory=True,
-            host=args.host,
-            port=args.port,
-            workers=getattr(args, "workers", 1),
-            **server_options(settings),
-        )
+        workers = getattr(args, "workers", 1)
+        with contextlib.ExitStack() as cleanup:
+            if workers > 1 and MULTIPROCESS_DIR not in os.environ:
+                # Each worker counts into files here; any of them answers a scrape with all.
+                folder = cleanup.enter_context(tempfile.TemporaryDirectory(prefix="metrics-"))
+                os.environ[MULTIPROCESS_DIR] = folder
+            uvicorn.run(
+                "app.main:create_app",
+                factory=True,
+                host=args.host,
+                port=args.port,
+                workers=workers,
+                **server_options(settings),
+            )
 
 
 if __name__ == "__main__":

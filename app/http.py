@@ -16,6 +16,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import ErrorCode
+from app.metrics import count_error
 
 logger = logging.getLogger("app.http")
 
@@ -40,6 +41,7 @@ def error_response(
     request_id: str | None = None,
 ) -> Response:
     extensions = {"requestId": request_id} if request_id else {}
+    count_error(code.value)
     return Response(
         orjson.dumps(error_body(code, message, **extensions)),
         status_code=status,

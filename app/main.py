@@ -44,8 +44,17 @@ from app.http import (
     http_refusal,
     response_media_type,
 )
+from app.logs import log_request
 from app.magic_link import magic_link_page
 from app.mail.setup import mail_worker
+from app.metrics import (
+    ObserveRequests,
+    count_error,
+    metrics_endpoint,
+    name_operation,
+    name_tenant,
+    watch_connections,
+)
 from app.payments import Payments
 from app.playground import playground_assets, playground_page
 from app.schema.build import GatewaySchema
@@ -263,6 +272,7 @@ class GraphQLEndpoint(GraphQL[Context, None]):
         root_value: Any,
         request_data: GraphQLRequestData,
     ) -> ExecutionResult:
+        name_operation(request_data.operation_name, request_data.query)
         plan = self.plans.get(request_data.query) if request_data.query else None
         if plan is not None and request_data.operation_name in (None, plan.name):
             try:
@@ -289,6 +299,7 @@ class GraphQLEndpoint(GraphQL[Context, None]):
             viewer = await resolve_viewer(request, self.db, self.settings, self.audience)
         except Unauthenticated as error:
             raise HTTPException(401, error.message) from error
+        name_tenant(viewer)
         return Context(
             request=request,
             response=response if isinstance(response, Response) else None,
@@ -322,6 +333,13 @@ class GraphQLEndpoint(GraphQL[Context, None]):
         response.headers.raw.extend(sub_response.headers.raw)
         return response
 
+    async def process_result(
+        self, request: Request, result: ExecutionResult
+    ) -> GraphQLHTTPResponse:
+        for error in result.errors or ():
+            count_error((error.extensions or {}).get("code", ""))
+        return await super().process_result(request, result)
+
     def decode_json(self, data: str | bytes) -> object:
         # Strict: bytes that are not UTF-8, unpaired surrogates and nesting past 1,024 levels
         # are a JSONDecodeError, which Strawberry answers 400 like any body that is not JSON.
@@ -345,6 +363,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         else DatabaseRateLimiter(database)
     )
     payments = Payments(database, settings)
+    watch_connections(database)
 
     staff = GraphQLEndpoint(
         staff_schema(production=production),
@@ -404,9 +423,11 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             *([playground_assets()] if settings.is_development else []),
+            Route("/metrics", metrics_endpoint(database), methods=["GET"]),
         ],
         middleware=[
             Middleware(RequestIdMiddleware),
+            Middleware(ObserveRequests, log=log_request),
             Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
         ],
         exception_handlers={StarletteHTTPException: http_refusal},

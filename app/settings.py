@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = 64 * 1024
     # A GraphQL request still running after this many seconds is cancelled and rolled back.
     request_time_limit: float = Field(default=15.0, ge=0)
+    # On SIGTERM the server takes no new requests and gives those in flight this many seconds.
+    shutdown_timeout: float = Field(default=30.0, gt=0)
     database_pool_size: int = 10
     seed_demo: bool = True
     var_dir: Path = Path("./var")
