@@ -82,11 +82,10 @@ class Database:
     async def session(self, scope: Scope) -> AsyncIterator[AsyncSession]:
         reading = _reading.get()
         if reading is not None and reading.database is self and not reading.stopped:
-            # Inside a read request: every session shares its one connection and transaction.
-            connection = await reading.connection()
-            async with self._sessions(bind=connection) as session:
-                session.info[SCOPE_KEY] = scope
-                yield session
+            # Inside a read request: one session per scope, over its one connection and
+            # transaction, whatever number of blocks (the viewer's, each page's, each loader
+            # batch's) ask for one. They only read, a statement at a time.
+            yield await reading.session(scope)
             return
         async with self._sessions() as session:
             session.info[SCOPE_KEY] = scope
@@ -133,8 +132,17 @@ class _Reading:
     def __init__(self, database: Database) -> None:
         self.database = database
         self._connection: AsyncConnection | None = None
+        self._sessions: dict[Scope, AsyncSession] = {}
         self._opening = asyncio.Lock()
         self.stopped = False
+
+    async def session(self, scope: Scope) -> AsyncSession:
+        session = self._sessions.get(scope)
+        if session is None:
+            connection = await self.connection()
+            session = self._sessions.setdefault(scope, self.database._sessions(bind=connection))
+            session.info[SCOPE_KEY] = scope
+        return session
 
     async def connection(self) -> AsyncConnection:
         if self._connection is None:
@@ -146,6 +154,9 @@ class _Reading:
         return self._connection
 
     async def close(self) -> None:
+        sessions, self._sessions = list(self._sessions.values()), {}
+        for session in sessions:
+            await session.close()
         connection, self._connection = self._connection, None
         if connection is not None:
             # Nothing was written: ending the transaction either way costs one round trip.

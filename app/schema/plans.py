@@ -52,8 +52,10 @@ from graphql import (
 )
 from graphql.execution.values import get_argument_values
 from graphql.pyutils import Path
+from strawberry import relay
 from strawberry.execution.is_awaitable import optimized_is_awaitable
 from strawberry.permission import PermissionExtension
+from strawberry.relay import GlobalID
 from strawberry.schema.schema import Schema, StrawberryGraphQLCoreExecutionContext
 from strawberry.types.arguments import convert_arguments
 from strawberry.types.field import StrawberryField
@@ -61,6 +63,9 @@ from strawberry.types.field import StrawberryField
 from app.schema.permissions import ViewerPermission
 
 _STRAWBERRY_FIELD = "strawberry-definition"
+# graphql-core's String and ID give a str back as it is, Boolean a bool: the plan skips the
+# call for them. Int checks its range and Float its finiteness, so they are always called.
+_UNCHANGED: dict[str, type[Any]] = {"String": str, "ID": str, "Boolean": bool}
 _CONDITIONS = {"skip": GraphQLSkipDirective, "include": GraphQLIncludeDirective}
 
 # How one value completes: given the run and what the resolver gave, the JSON-ready value.
@@ -83,6 +88,8 @@ class _Field:
     direct: StrawberryField | None = None
     # Asked for only as its @skip or @include says, with this request's variables.
     conditional: bool = False
+    # A relay node's own `id`, made here from its id attribute: (the node class, attribute).
+    node_id: tuple[type[Any], str] | None = None
     complete: Complete = field(init=False)
 
 
@@ -235,6 +242,10 @@ class _Run:
                 continue
             if planned.attribute is not None:
                 value = getattr(source, planned.attribute)
+            elif planned.node_id is not None and type(source) is planned.node_id[0]:
+                value = GlobalID(
+                    type_name=selection.type.name, node_id=str(getattr(source, planned.node_id[1]))
+                )
             elif planned.direct is not None:
                 _, arguments = self.info(planned)
                 try:
@@ -264,6 +275,22 @@ def _call(strawberry_field: StrawberryField, source: Any, arguments: dict[str, A
     if resolver.self_parameter is not None:
         return resolver(source, **arguments)
     return resolver(**arguments)
+
+
+def _node_id(parent: GraphQLObjectType, strawberry_field: Any) -> tuple[type[Any], str] | None:
+    """Where a relay node's `id` comes from, when its class leaves the id and the type name to
+    Strawberry's defaults: the generic executor would make the same GlobalID through them."""
+    definition = (parent.extensions or {}).get(_STRAWBERRY_FIELD)
+    origin = getattr(definition, "origin", None)
+    if (
+        strawberry_field is None
+        or strawberry_field.python_name != "_id"
+        or not (isinstance(origin, type) and issubclass(origin, relay.Node))
+        or origin.resolve_id.__func__ is not relay.Node.resolve_id.__func__  # type: ignore[attr-defined]
+        or origin.resolve_typename.__func__ is not relay.Node.resolve_typename.__func__  # type: ignore[attr-defined]
+    ):
+        return None
+    return origin, origin.resolve_id_attr()
 
 
 def compile_plan(
@@ -383,6 +410,7 @@ class _Compiler:
             attribute=strawberry_field.python_name if plain and strawberry_field else None,
             direct=strawberry_field if not plain and self._callable(strawberry_field) else None,
             conditional=bool(conditional),
+            node_id=_node_id(parent, strawberry_field),
         )
         children = [node.selection_set for node in nodes if node.selection_set is not None]
         planned.complete = self._completion(definition.type, children)
@@ -430,10 +458,14 @@ class _Compiler:
             return listed
         if is_leaf_type(kind):
             serialize = kind.serialize
+            # The Python type each built-in scalar gives back unchanged when handed one.
+            unchanged = _UNCHANGED.get(kind.name)
 
             def leaf(run: _Run, planned: _Field, value: Any) -> Any:
                 if value is None:
                     return None
+                if type(value) is unchanged:
+                    return value
                 try:
                     serialized = serialize(value)
                 except Exception as error:
