@@ -1,4 +1,12 @@
-"""Checks on what people type, shared by every form that takes it."""
+"""Checks on what people type, shared by every form that takes it.
+
+Text people type ends up in emails, PDFs, logs and other people's screens. It holds no
+control character: a CR or LF would start a new header or log line, a NUL ends a string in
+C, and the others do nothing visible. Nor the bidirectional overrides and isolates (U+202A
+to U+202E, U+2066 to U+2069), which show text in an order other than its own (a link that
+reads backwards), nor the Unicode line and paragraph separators. Multi-line text (notes,
+descriptions) may hold line breaks; CR LF is kept as LF.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +23,9 @@ _COLOUR = re.compile(r"#[0-9A-Fa-f]{6}")
 _IDENTIFIER = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 # Stripe's connected account ids: `acct_` and letters and digits, within the 255 we store.
 _STRIPE_ACCOUNT = re.compile(r"acct_[A-Za-z0-9]{1,250}")
+_DIRECTION = "\u202a-\u202e\u2066-\u2069"
+_NOT_IN_A_LINE = re.compile(f"[\x00-\x1f\x7f-\x9f{_DIRECTION}\u2028\u2029]")
+_NOT_IN_TEXT = re.compile(f"[\x00-\x09\x0b-\x1f\x7f-\x9f{_DIRECTION}\u2028\u2029]")
 
 
 def normalised_email(value: str | None) -> str | None:
@@ -43,27 +54,64 @@ def checked_phone(value: str | None, *, field: str = "phone") -> str | None:
     and only spaces, brackets, dots and dashes between them."""
     if value is None or not value.strip():
         return None
-    phone = " ".join(value.split())
+    phone = " ".join(plain_text(value, field=field).split())
     digits = sum(character.isdigit() for character in phone)
     if not _PHONE.fullmatch(phone) or digits not in _PHONE_DIGITS:
         raise AppError("That is not a valid phone number.", field=field)
     return phone
 
 
-def checked_text(value: str | None, *, field: str, max_length: int) -> str:
-    """Required text, trimmed, not blank and not longer than its column."""
+def plain_text(value: str, *, field: str, multiline: bool = False) -> str:
+    """`value` when it holds only characters that show as themselves (and line breaks, in
+    multi-line text); otherwise INVALID_INPUT on `field`."""
+    if multiline:
+        value = value.replace("\r\n", "\n")
+        if _NOT_IN_TEXT.search(value):
+            raise AppError(
+                "Use only line breaks besides printed characters: no tabs, control"
+                " characters or text-direction marks.",
+                field=field,
+            )
+    elif _NOT_IN_A_LINE.search(value):
+        raise AppError(
+            "Keep this to one line of printed characters: no line breaks, tabs, control"
+            " characters or text-direction marks.",
+            field=field,
+        )
+    return value
+
+
+def one_line(text: str) -> str:
+    """`text` cleaned to one line of printed characters, for text that was not typed into a
+    form but must not break a line (an email's subject): whatever would break or reorder it
+    becomes a space, and runs of spaces one."""
+    return " ".join(_NOT_IN_A_LINE.sub(" ", text).split())
+
+
+def limited_text(value: str | None, *, field: str, max_length: int, multiline: bool = False) -> str:
+    """Text that may be blank, trimmed, plain and not longer than its column."""
+    text = plain_text((value or "").strip(), field=field, multiline=multiline)
+    if len(text) > max_length:
+        raise AppError(f"Keep this to {max_length} characters.", field=field)
+    return text
+
+
+def checked_text(value: str | None, *, field: str, max_length: int, multiline: bool = False) -> str:
+    """Required text, trimmed, not blank, plain and not longer than its column."""
     text = (value or "").strip()
     if not text:
         raise AppError("This cannot be blank.", field=field)
     if len(text) > max_length:
         raise AppError(f"This is longer than {max_length} characters.", field=field)
-    return text
+    return plain_text(text, field=field, multiline=multiline)
 
 
-def optional_text(value: str | None, *, field: str, max_length: int) -> str | None:
+def optional_text(
+    value: str | None, *, field: str, max_length: int, multiline: bool = False
+) -> str | None:
     if value is None or not value.strip():
         return None
-    return checked_text(value, field=field, max_length=max_length)
+    return checked_text(value, field=field, max_length=max_length, multiline=multiline)
 
 
 def checked_colour(value: str | None, *, field: str = "accentColour") -> str | None:

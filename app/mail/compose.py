@@ -16,6 +16,7 @@ from app.db.models import OutboxEmail, Tenant
 from app.errors import AppError, ErrorCode
 from app.files import logo_url
 from app.settings import Settings
+from app.validation import one_line
 
 PRODUCT_NAME = "Customer Portal"
 DEFAULT_ACCENT = "#2f5d8a"
@@ -73,7 +74,8 @@ def render(template: str, context: Mapping[str, object], brand: Brand) -> Render
     """Renders `template`'s subject, text and HTML; a missing variable raises
     `jinja2.UndefinedError`."""
     values = {**context, "brand": brand}
-    subject = " ".join(_templates.get_template(f"{template}.subject.txt").render(values).split())
+    # A header is one line: no data in it (a name, a subject) may start another header.
+    subject = one_line(_templates.get_template(f"{template}.subject.txt").render(values))
     if len(subject) > SUBJECT_MAX:
         subject = subject[: SUBJECT_MAX - 1] + "…"
     return RenderedEmail(

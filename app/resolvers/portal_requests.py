@@ -28,6 +28,7 @@ from app.db.models import (
 )
 from app.errors import AppError, ErrorCode, NotFound
 from app.resolvers.pagination import Page, tenant_page
+from app.validation import limited_text
 
 
 async def requests_page(
@@ -62,13 +63,6 @@ class RequestDraft:
 
 def _invalid(message: str, field: str) -> AppError:
     return AppError(message, code=ErrorCode.INVALID_INPUT, field=field)
-
-
-def _clean(value: str | None, *, limit: int, field: str) -> str:
-    text = (value or "").strip()
-    if len(text) > limit:
-        raise _invalid(f"Keep this to {limit} characters.", field)
-    return text
 
 
 async def _item(
@@ -125,7 +119,9 @@ async def submit_request(ctx: Context, draft: RequestDraft) -> ServiceRequest:
             await _check_rental(session, draft, site)
             if product is None and service is None:
                 raise _invalid("Pick a product or a service.", "serviceId")
-        description = _clean(draft.description, limit=4000, field="description")
+        description = limited_text(
+            draft.description, field="description", max_length=4000, multiline=True
+        )
         if draft.kind is not RequestKind.SERVICE and not description:
             raise _invalid("Say what the work is.", "description")
         request = ServiceRequest(
@@ -145,9 +141,9 @@ async def submit_request(ctx: Context, draft: RequestDraft) -> ServiceRequest:
             service_name=service.name if service else None,
             rental_id=draft.rental_id if draft.kind is RequestKind.SERVICE else None,
             wants_new_rental=draft.wants_new_rental and draft.kind is RequestKind.SERVICE,
-            po_number=_clean(draft.po_number, limit=64, field="poNumber") or None,
+            po_number=limited_text(draft.po_number, field="poNumber", max_length=64) or None,
             description=description,
-            notes=_clean(draft.notes, limit=4000, field="notes"),
+            notes=limited_text(draft.notes, field="notes", max_length=4000, multiline=True),
             preferred_date=draft.preferred_date,
         )
         await _numbered(session, request)

@@ -14,6 +14,7 @@ from app.db.models import PortalModule, Site
 from app.db.reach import Grant
 from app.errors import AppError, ErrorCode, NotFound
 from app.resolvers.pagination import Page, tenant_page
+from app.validation import plain_text
 
 
 async def properties_page(
@@ -48,7 +49,7 @@ UPRN = re.compile(r"^\d{1,12}$")
 
 
 def _text(value: str | None, *, limit: int, field: str, required: bool = False) -> str | None:
-    text = (value or "").strip()
+    text = plain_text((value or "").strip(), field=field)
     if required and not text:
         raise AppError("This is needed.", code=ErrorCode.INVALID_INPUT, field=field)
     if len(text) > limit:

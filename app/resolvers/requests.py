@@ -304,7 +304,7 @@ async def decline_request(ctx: Context, *, request_id: uuid.UUID, reason: str) -
     """Declines the request and emails the reason to whoever sent it, through the outbox in
     the same transaction: declined and emailed, or neither."""
     viewer = _staff(ctx)
-    reason = checked_text(reason, field="reason", max_length=2000)
+    reason = checked_text(reason, field="reason", max_length=2000, multiline=True)
     async with ctx.db.transaction(ctx.scope) as session:
         request = await row_of(session, ServiceRequest, request_id, field="id")
         if request.status is RequestStatus.DECLINED:

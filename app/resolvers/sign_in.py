@@ -39,6 +39,7 @@ from app.db.models import (
 )
 from app.db.scope import SYSTEM
 from app.errors import AppError, ErrorCode, Unauthenticated
+from app.validation import checked_text
 
 WRONG_CREDENTIALS = "The sign-in details are not right."
 BAD_LINK = "This link is not valid any more. Ask for a new one."
@@ -297,6 +298,8 @@ async def accept_invitation(
             code=ErrorCode.INVALID_INPUT,
             field="name" if not name else "username",
         )
+    name = checked_text(name, field="name", max_length=200)
+    username = checked_text(username, field="username", max_length=64)
     await _within_limits(ctx, (ratelimit.TOKEN_PER_ADDRESS, _address(ctx)))
     async with ctx.db.transaction(SYSTEM) as session:
         invitation, contact = await _invitation(session, tenant_slug, token)
