@@ -15,6 +15,7 @@ from strawberry.types.graphql import OperationType
 from app.schema.errors import ErrorCode, MaskUnexpectedErrors, code_errors, log_unexpected
 from app.schema.inputs import StorableLiterals, StorableText
 from app.schema.limits import (
+    BoundedValidation,
     CountRefusedAttempts,
     DocumentLimits,
     DocumentLimitsWithoutIntrospection,
@@ -68,6 +69,8 @@ def build_schema(
         limits,
         StorableText,
         TrustedParserCache,
+        # Before the validation cache: a document too large to validate never reaches it.
+        BoundedValidation,
         TrustedValidationCache,
         CountRefusedAttempts,
         TrustedCostLimit,

@@ -8,6 +8,17 @@
 - Tokens 2,500: the largest operation in `frontend-contract/` is a few hundred tokens; a
   document ten times larger is an attack on the parser, not a screen.
 - Page size: see `app.resolvers.pagination.MAX_PAGE_SIZE`.
+- Selections 1,000 and merges 2,000, counted over the parsed document before any
+  validation rule runs (`BoundedValidation`). Selections: the fields and fragment spreads
+  of every operation and fragment, each fragment spread where it is used; each fragment is
+  counted once, so sixteen fragments spreading the next twice (a kilobyte; the alias rule
+  spread them for 0.6 s) are sixteen steps to count. Merges: the comparisons graphql-core's
+  OverlappingFieldsCanBeMerged makes pair by pair between fields under one response name
+  (450 `viewer { id }` held a loop 3 s), each pair counted with half the fields beneath the
+  two; leaves without arguments, which it passes at a glance, count nothing. A unit is a
+  few microseconds of validation. The ordinary introspection query is about 500
+  selections and no merge; no operation in `frontend-contract/` comes near either. A
+  document past them gets QUERY_TOO_COSTLY and no validation rule ever sees it.
 - Cost 10,000: every field costs one, times the rows it may be asked for: a connection's
   `first` (its default when left out, never past the page cap) and 10 for a plain list.
   The costliest operation in `frontend-contract/` with full pages of 100 (invoices with
@@ -59,6 +70,8 @@ MAX_DEPTH = 12
 MAX_ALIASES = 30
 MAX_TOKENS = 2500
 MAX_COST = 10_000
+MAX_SELECTIONS = 1_000
+MAX_MERGES = 2_000
 # What a plain list (a customer's sites, an invoice's lines) is reckoned to hold.
 LIST_COST = 10
 
@@ -142,9 +155,170 @@ def _count_credential_fields(
     return count
 
 
+def spread_selections(document: DocumentNode) -> int:
+    """How many fields and fragment spreads the document's operations and fragments hold,
+    each fragment spread where it is used. Each fragment is counted once, after the ones it
+    spreads, without recursion: fragments that spread each other twice over, ten deep, are
+    ten steps to count (and a thousand selections to hold). A spread of a fragment already
+    being counted (a cycle, which validation refuses) counts one and nothing inside."""
+    fragments = _fragments(document)
+    direct = {name: _direct(fragment.selection_set) for name, fragment in fragments.items()}
+    counted: dict[str, int] = {}
+    entered: set[str] = set()
+    for start in fragments:
+        pending = [start]
+        while pending:
+            name = pending[-1]
+            if name not in entered:
+                entered.add(name)
+                pending.extend(s for s in direct[name][1] if s in fragments and s not in entered)
+                continue
+            pending.pop()
+            if name not in counted:
+                selections, spreads = direct[name]
+                counted[name] = selections + sum(counted.get(s, 0) for s in spreads)
+    total = sum(counted.values())
+    for definition in document.definitions:
+        if isinstance(definition, OperationDefinitionNode):
+            selections, spreads = _direct(definition.selection_set)
+            total += selections + sum(counted.get(s, 0) for s in spreads)
+    return total
+
+
+def _direct(selection_set: SelectionSetNode) -> tuple[int, list[str]]:
+    """The fields and spreads a selection set holds at any depth, and what it spreads."""
+    selections, spreads, pending = 0, [], [selection_set]
+    while pending:
+        for selection in pending.pop().selections:
+            if isinstance(selection, FieldNode):
+                selections += 1
+                if selection.selection_set is not None:
+                    pending.append(selection.selection_set)
+            elif isinstance(selection, InlineFragmentNode):
+                pending.append(selection.selection_set)
+            elif isinstance(selection, FragmentSpreadNode):
+                selections += 1
+                spreads.append(selection.name.value)
+    return selections, spreads
+
+
+_Group = list[tuple[FieldNode, frozenset[str]]]
+
+
+def field_merges(document: DocumentNode) -> int:
+    """The work of comparing fields under one response name, which validation does pair by
+    pair: in each selection set, with its fragments and inline fragments spread into it, each
+    pair counts one and half the fields directly beneath the two (which it compares in turn,
+    counted again where they merge). A pair of leaves without arguments counts nothing:
+    graphql-core passes it at a glance. Walks what `spread_selections` counts, twice."""
+    fragments = _fragments(document)
+    groups: list[list[tuple[SelectionSetNode, frozenset[str]]]] = [
+        [(definition.selection_set, frozenset())]
+        for definition in document.definitions
+        if isinstance(definition, OperationDefinitionNode)
+    ]
+    groups.extend(
+        [(fragment.selection_set, frozenset({name}))] for name, fragment in fragments.items()
+    )
+    merges = 0
+    while groups:
+        for merged in _by_response_name(groups.pop(), fragments).values():
+            plain = sum(1 for field, _ in merged if _plain_leaf(field))
+            beneath = [(field.selection_set, seen) for field, seen in merged if field.selection_set]
+            pairs = len(merged) * (len(merged) - 1) // 2 - plain * (plain - 1) // 2
+            if pairs:
+                fields = sum(len(group) for group in _by_response_name(beneath, fragments).values())
+                merges += pairs + (len(merged) - 1) * fields // 2
+            if beneath:
+                groups.append(beneath)
+    return merges
+
+
+def _by_response_name(
+    selection_sets: list[tuple[SelectionSetNode, frozenset[str]]],
+    fragments: Mapping[str, FragmentDefinitionNode],
+) -> dict[str, _Group]:
+    """The fields of these selection sets, fragments spread, by response name, each with
+    the fragments spread on the way to it (a fragment is not spread inside itself)."""
+    by_name: dict[str, _Group] = {}
+    pending = list(selection_sets)
+    while pending:
+        selection_set, seen = pending.pop()
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                name = (selection.alias or selection.name).value
+                by_name.setdefault(name, []).append((selection, seen))
+            elif isinstance(selection, InlineFragmentNode):
+                pending.append((selection.selection_set, seen))
+            elif isinstance(selection, FragmentSpreadNode):
+                name = selection.name.value
+                if name in fragments and name not in seen:
+                    pending.append((fragments[name].selection_set, seen | {name}))
+    return by_name
+
+
+def _plain_leaf(field: FieldNode) -> bool:
+    return not field.arguments and field.selection_set is None
+
+
+def unbounded_validation(document: DocumentNode) -> str | None:
+    """Why validating `document` could hold the loop too long, or None when it cannot."""
+    selections = spread_selections(document)
+    if selections > MAX_SELECTIONS:
+        return (
+            f"This document holds {selections} selections with its fragments spread, over"
+            f" the limit of {MAX_SELECTIONS}; ask for fewer fields."
+        )
+    merges = field_merges(document)
+    if merges > MAX_MERGES:
+        return (
+            f"This document repeats fields under one name so often that validating it takes"
+            f" {merges} comparisons, over the limit of {MAX_MERGES}; ask for each field once."
+        )
+    return None
+
+
+class BoundedValidation(SchemaExtension):
+    """Counts the document's fields and merges before it is validated (placed before the
+    validation cache), and refuses it there when they are too many: no validation rule,
+    cached or not, ever sees it."""
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        if context.graphql_document is not None:
+            reason = unbounded_validation(context.graphql_document)
+            if reason is not None:
+                context.pre_execution_errors = [_too_costly_error(reason)]
+        yield
+
+
+class BoundedDocument(ValidationRule):
+    """The same bound as a rule, so that documents validated ahead (the contract's, at
+    start-up) meet it too."""
+
+    def __init__(self, context: ValidationContext) -> None:
+        super().__init__(context)
+        reason = unbounded_validation(context.document)
+        if reason is not None:
+            context.report_error(_too_costly_error(reason))
+
+
+def _fragments(document: DocumentNode) -> dict[str, FragmentDefinitionNode]:
+    return {
+        definition.name.value: definition
+        for definition in document.definitions
+        if isinstance(definition, FragmentDefinitionNode)
+    }
+
+
+def _too_costly_error(message: str) -> GraphQLError:
+    return GraphQLError(message, extensions={"code": ErrorCode.QUERY_TOO_COSTLY.value})
+
+
 _DEPTH_RULE = depth_validator(MAX_DEPTH, None, None)
 _ALIAS_RULE = alias_validator(MAX_ALIASES)
 _LIMIT_RULES: list[type[ASTValidationRule]] = [
+    BoundedDocument,
     _DEPTH_RULE,
     _ALIAS_RULE,
     OneCredentialFieldPerDocument,

@@ -186,9 +186,14 @@ class TrustedParserCache(ParserCache):
 
 
 class TrustedValidationCache(ValidationCache):
-    """A trusted document was validated at start-up, with the same rules: no errors."""
+    """A trusted document was validated at start-up, with the same rules: no errors. A
+    document an earlier extension has answered already (too large to validate) is left as
+    it is, as Strawberry's own validation leaves it."""
 
     def on_validate(self) -> Iterator[None]:
+        if self.execution_context.pre_execution_errors is not None:
+            yield
+            return
         if trusted_document(self.execution_context) is None:
             yield from super().on_validate()
             return
