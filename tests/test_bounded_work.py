@@ -1,5 +1,6 @@
-"""SECURITY rows 29 and 35: no single request holds a worker's event loop long. A document
-too costly to validate is refused before any validation rule runs, with a typed error. Time
+"""SECURITY rows 27 to 29 and 35: no single request holds a worker's event loop long. Each
+CPU-heavy step (validation, the lists a portal user grows, a page size given through a
+variable's default) is bounded before it runs, and what is refused gets a typed error. Time
 is never measured here: each test shows the refusal, its code, and that the expensive step
 did not run (graphql-core's validation and execution are counted)."""
 
@@ -15,13 +16,26 @@ import pytest
 import strawberry.schema.schema
 from graphql import ValidationContext, get_introspection_query, parse
 
+from app.db.models import Contact, ContactKind, Site
+from app.db.scope import SYSTEM
 from app.db.session import Database
 from app.main import create_app
-from app.schema.limits import MAX_MERGES, MAX_SELECTIONS, field_merges, spread_selections
+from app.schema.limits import MAX_COST, MAX_MERGES, MAX_SELECTIONS, field_merges, spread_selections
 from app.schema.portal import portal_schema
 from app.schema.trusted import TrustedDocuments
+from app.settings import Settings
 from tests.conftest import http_client, make_settings
-from tests.support import PORTAL, STAFF
+from tests.support import (
+    PORTAL,
+    STAFF,
+    PortalUser,
+    count_statements,
+    make_customers,
+    make_portal_user,
+    make_tenant,
+    portal_token,
+    staff_token,
+)
 
 PRODUCTION = {"env": "production", "secret_key": "p" * 40, "smtp_url": "smtp://127.0.0.1:1"}
 
@@ -94,6 +108,155 @@ def refusal(response: httpx.Response) -> tuple[str, str]:
 def unique(query: str) -> str:
     """The same document in a text of its own: no cache of an earlier test answers for it."""
     return f"# {uuid.uuid4()}\n{query}"
+
+
+# Row 27: lists a portal user grows
+
+
+async def _portal_user_with_sites(db: Database, sites: int) -> PortalUser:
+    tenant, _ = await make_tenant(db, slug="grow")
+    user = await make_portal_user(db, tenant)
+    async with db.transaction(SYSTEM) as session:
+        for n in range(sites):
+            site = Site(
+                tenant_id=tenant.id,
+                customer_id=user.customer.id,
+                name=f"Site {n:03d}",
+                address_line1=f"{n} Long Road",
+                uprn=str(100_000 + n),
+            )
+            session.add(site)
+            await session.flush()
+            session.add(
+                Contact(
+                    tenant_id=tenant.id,
+                    customer_id=user.customer.id,
+                    site_id=site.id,
+                    kind=ContactKind.SITE,
+                    name=f"Caretaker {n:03d}",
+                )
+            )
+    return user
+
+
+GROWN_AGAIN = {
+    "the probe's sites of sites of sites": "query ($id: ID!) { node(id: $id) { ... on Customer {"
+    " sites { customer { sites { customer { sites { uprn } } } } } } } }",
+    "sites of sites": "query ($id: ID!) { node(id: $id) { ... on Customer {"
+    " sites { customer { sites { uprn } } } } } }",
+    "a site's contacts under each contact": "query ($id: ID!) { node(id: $id) {"
+    " ... on Customer { contacts { site { contacts { name } } } } } }",
+    "any list under a grown list's way back up": "query ($id: ID!) { node(id: $id) {"
+    " ... on Customer { sites { customer { invoices { number } } } } } }",
+}
+
+
+@pytest.mark.parametrize("query", list(GROWN_AGAIN.values()), ids=list(GROWN_AGAIN))
+async def test_sec27_a_grown_list_read_again_is_refused_before_it_runs(
+    db: Database, client: httpx.AsyncClient, settings: Settings, work: Work, query: str
+) -> None:
+    user = await _portal_user_with_sites(db, 40)
+    token = await portal_token(db, settings, user.account)
+    customers = (await post(client, "{ customers { id } }", path=PORTAL, token=token)).json()
+    [customer] = customers["data"]["customers"]
+    work.executions = 0
+    with count_statements(db) as counter:
+        response = await post(client, query, {"id": customer["id"]}, path=PORTAL, token=token)
+    code, message = refusal(response)
+    assert code == "QUERY_TOO_COSTLY" and "again" in message
+    assert work.executions == 0
+    assert not any("FROM sites" in statement for statement in counter.statements)
+
+
+async def test_sec27_grown_lists_read_once_run(
+    db: Database, client: httpx.AsyncClient, settings: Settings
+) -> None:
+    user = await _portal_user_with_sites(db, 40)
+    token = await portal_token(db, settings, user.account)
+    query = (
+        "{ customers { name sites { name contacts { name } } contacts { name site { name } } } }"
+    )
+    body = (await post(client, query, path=PORTAL, token=token)).json()
+    assert "errors" not in body
+    [customer] = body["data"]["customers"]
+    assert len(customer["sites"]) == 40
+    assert customer["sites"][0]["contacts"] == [{"name": "Caretaker 000"}]
+
+
+async def test_sec27_staff_contacts_read_again_under_their_site_are_refused(
+    db: Database, client: httpx.AsyncClient, settings: Settings, work: Work
+) -> None:
+    tenant, staff = await make_tenant(db, slug="office")
+    await make_customers(db, tenant, 2)
+    token = await staff_token(db, settings, staff)
+    query = "{ customers { edges { node { contacts { site { contacts { name } } } } } } }"
+    code, message = refusal(await post(client, query, token=token))
+    assert code == "QUERY_TOO_COSTLY" and "customers.edges.node.contacts.site.contacts" in message
+    assert work.executions == 0
+    once = "{ customers { edges { node { contacts { name site { name } } } } } }"
+    assert "errors" not in (await post(client, once, token=token)).json()
+
+
+def test_sec27_every_contract_operation_still_fits() -> None:
+    documents = TrustedDocuments.load(portal_schema(production=False))
+    over = {d.operation_name: d.worst_case_cost for d in documents if not d.fits}
+    assert over == {}
+    assert max(d.worst_case_cost for d in documents) <= MAX_COST
+
+
+# Row 28: cost through variables
+
+
+def nested_lists(page: str, variables: str = "") -> str:
+    """A page of customers with their sites' contacts: three nested lists."""
+    return (
+        f"query {variables} {{ customers(first: {page}) {{ edges {{ node {{ name sites {{ name"
+        " contacts { name } } } } } }"
+    )
+
+
+@pytest.mark.parametrize(
+    ("variables", "sent"),
+    [("($f: Int = 100)", {}), ("($f: Int)", {"f": 100.0}), ("($f: Int = 5)", {"f": 100})],
+    ids=["its default", "a float", "sent over a small default"],
+)
+async def test_sec28_a_page_through_a_variable_is_costed_as_the_literal(
+    db: Database,
+    client: httpx.AsyncClient,
+    settings: Settings,
+    work: Work,
+    variables: str,
+    sent: dict[str, Any],
+) -> None:
+    tenant, staff = await make_tenant(db, slug="office")
+    await make_customers(db, tenant, 1)
+    token = await staff_token(db, settings, staff)
+    literal = refusal(await post(client, nested_lists("100"), token=token))
+    with count_statements(db) as counter:
+        response = await post(client, nested_lists("$f", variables), sent, token=token)
+    assert refusal(response) == literal
+    assert literal[0] == "QUERY_TOO_COSTLY"
+    assert work.executions == 0
+    assert not any("FROM customers" in statement for statement in counter.statements)
+
+
+@pytest.mark.parametrize(
+    ("variables", "sent"),
+    [("($f: Int = 5)", {}), ("($f: Int = 100)", {"f": 5}), ("($f: Int = 100)", {"f": None})],
+    ids=["a small default", "a small page sent", "null: the field's own default"],
+)
+async def test_sec28_the_same_lists_in_a_small_page_run(
+    db: Database,
+    client: httpx.AsyncClient,
+    settings: Settings,
+    variables: str,
+    sent: dict[str, Any],
+) -> None:
+    tenant, staff = await make_tenant(db, slug="office")
+    await make_customers(db, tenant, 1)
+    token = await staff_token(db, settings, staff)
+    body = (await post(client, nested_lists("$f", variables), sent, token=token)).json()
+    assert "errors" not in body and len(body["data"]["customers"]["edges"]) == 1
 
 
 # Row 29: expensive validation

@@ -20,13 +20,22 @@
   selections and no merge; no operation in `frontend-contract/` comes near either. A
   document past them gets QUERY_TOO_COSTLY and no validation rule ever sees it.
 - Cost 10,000: every field costs one, times the rows it may be asked for: a connection's
-  `first` (its default when left out, never past the page cap) and 10 for a plain list.
-  The costliest operation in `frontend-contract/` with full pages of 100 (invoices with
-  their lines) is about 3,500; a page of 100 customers with every site's contacts, three
-  nested lists, is over 13,000 and refused before any of it runs. Introspection costs
-  nothing here: the depth limit bounds it, and it is off on the portal in production.
+  `first` (its default when left out, never past the page cap) and 10 for a plain list,
+  with the variables as execution will see them (sent, or their defaults). The costliest
+  operation in `frontend-contract/` with full pages of 100 (a customer's sites with their
+  rentals, for the new-request form) is about 3,500; a page of 100 customers with every
+  site's contacts, three nested lists, is over 13,000 and refused before any of it runs.
+  Introspection costs nothing here: the depth limit bounds it, and it is off on the portal
+  in production.
   The portal's trusted documents are costed once at start-up with every `first` at the
   cap (`app/schema/trusted.py`); one whose worst case fits is not costed per request.
+- Lists a portal user can grow (`GROWN_LISTS`: a customer's sites and contacts, a site's
+  contacts) have no size to reckon them at: a user may add sites without end. Read going
+  down from where they belong (customers, their sites, each site's contacts), each row is
+  read once: the pass is as long as the data. Read again beneath a field that leads back
+  up (`sites { customer { sites`, `contacts { site { contacts`), they would be read once for
+  every row above, and so would any list beneath such a field under them: there is no
+  bound to that, and the operation is refused before it runs.
 - Time 15 s (`PORTAL_REQUEST_TIME_LIMIT`): no screen waits that long; past it the request is
   cancelled, its transaction rolled back, and the client told `TIMEOUT`.
 """
@@ -34,7 +43,8 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Mapping
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, NamedTuple
 
 from graphql import (
     ASTValidationRule,
@@ -56,7 +66,9 @@ from graphql import (
     ValidationRule,
     VariableNode,
     get_named_type,
+    is_leaf_type,
 )
+from graphql.execution.values import get_variable_values
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import AddValidationRules, MaxTokensLimiter, SchemaExtension
 from strawberry.extensions.max_aliases import create_validator as alias_validator
@@ -64,6 +76,7 @@ from strawberry.extensions.query_depth_limiter import create_validator as depth_
 
 from app.auth.ratelimit import SIGN_IN_PER_ADDRESS, client_address
 from app.errors import ErrorCode
+from app.resolvers.jobs import MAX_UPCOMING
 from app.resolvers.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 
 MAX_DEPTH = 12
@@ -72,8 +85,12 @@ MAX_TOKENS = 2500
 MAX_COST = 10_000
 MAX_SELECTIONS = 1_000
 MAX_MERGES = 2_000
-# What a plain list (a customer's sites, an invoice's lines) is reckoned to hold.
+# What a plain list the office keeps (an invoice's lines, a job's visits) is reckoned to hold.
 LIST_COST = 10
+# Lists a portal user adds to without limit (addProperty, addContact), by type and field.
+GROWN_LISTS = frozenset({"Customer.sites", "Customer.contacts", "Site.contacts"})
+# Lists read with a cap of their own, reckoned at it.
+LIST_SIZES = {"Query.upcomingVisits": MAX_UPCOMING}
 
 # Fields that check a secret: one per document, so aliases cannot multiply the guesses a
 # request makes (each attempt also counts against the rate limits on its own).
@@ -346,29 +363,62 @@ class TokenLimit(MaxTokensLimiter):
 
 class CostLimit(SchemaExtension):
     """Refuses an operation whose worst case is too large before it runs. Runs after
-    validation, on the operation chosen, with its variables, so `first: $first` counts as
-    what was sent."""
+    validation, on the operation chosen, with its variables as execution will see them:
+    `first: $first` counts as what was sent, or as `$first`'s default when nothing was."""
 
     def on_execute(self) -> Iterator[None]:
         context = self.execution_context
-        document, operation = context.graphql_document, context.operation_name
-        chosen = [
-            definition
-            for definition in (document.definitions if document else ())
-            if isinstance(definition, OperationDefinitionNode)
-            and (operation is None or (definition.name and definition.name.value == operation))
-        ]
-        if document is not None and len(chosen) == 1:
+        document = context.graphql_document
+        operation = chosen_operation(document, context.operation_name)
+        # Refused already: nothing to reckon.
+        if document is not None and operation is not None and context.result is None:
             schema: GraphQLSchema = context.schema._schema
-            cost = operation_cost(schema, document, chosen[0], context.variables or {})
-            if cost > MAX_COST:
-                error = GraphQLError(
-                    f"This operation could cost {cost}, over the limit of {MAX_COST}; ask"
-                    " for smaller pages or fewer nested lists.",
-                    extensions={"code": ErrorCode.QUERY_TOO_COSTLY.value},
-                )
-                context.result = ExecutionResult(data=None, errors=[error])
+            variables = coerced_variables(schema, operation, context.variables)
+            # Variables that do not fit their types are execution's to report; nothing runs.
+            if variables is not None:
+                cost = operation_cost(schema, document, operation, variables)
+                if cost >= UNBOUNDED:
+                    again = reckon_operation(schema, document, operation, variables).unbounded
+                    context.result = too_costly(
+                        f"This operation reads `{again}` again beneath a field that leads back"
+                        " up, once for every row above it: there is no bound to that. Ask for"
+                        " the list once, from where it belongs."
+                    )
+                elif cost > MAX_COST:
+                    context.result = too_costly(
+                        f"This operation could cost {cost}, over the limit of {MAX_COST}; ask"
+                        " for smaller pages or fewer nested lists."
+                    )
         yield
+
+
+def chosen_operation(
+    document: DocumentNode | None, operation_name: str | None
+) -> OperationDefinitionNode | None:
+    """The operation a request runs: the one named, or the only one; None when the request
+    names none of several (execution reports that)."""
+    chosen = [
+        definition
+        for definition in (document.definitions if document else ())
+        if isinstance(definition, OperationDefinitionNode)
+        and (
+            operation_name is None or (definition.name and definition.name.value == operation_name)
+        )
+    ]
+    return chosen[0] if len(chosen) == 1 else None
+
+
+def coerced_variables(
+    schema: GraphQLSchema, operation: OperationDefinitionNode, sent: Mapping[str, Any] | None
+) -> Mapping[str, Any] | None:
+    """The operation's variables as execution sees them: those sent, coerced to their types,
+    and the defaults of those not sent. None when they do not fit their types."""
+    values = get_variable_values(schema, operation.variable_definitions or (), dict(sent or {}))
+    return None if isinstance(values, list) else values.coerced
+
+
+def too_costly(message: str) -> ExecutionResult:
+    return ExecutionResult(data=None, errors=[_too_costly_error(message)])
 
 
 def operation_cost(
@@ -377,15 +427,58 @@ def operation_cost(
     operation: OperationDefinitionNode,
     variables: Mapping[str, Any],
 ) -> int:
-    """What `operation` of `document` may cost with these variables (see the module's top)."""
-    fragments = {
-        definition.name.value: definition
-        for definition in document.definitions
-        if isinstance(definition, FragmentDefinitionNode)
-    }
+    """What `operation` of `document` may cost with these variables (see the module's top);
+    an operation that reads a grown list again costs more than any limit."""
+    return reckon_operation(schema, document, operation, variables).cost
+
+
+class Reckoned(NamedTuple):
+    cost: int
+    # The first list read again beneath a field that leads back up, by its path.
+    unbounded: str | None = None
+
+
+# What an operation costs that has no bound: more than any limit.
+UNBOUNDED = 10**12
+
+
+def reckon_operation(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operation: OperationDefinitionNode,
+    variables: Mapping[str, Any],
+) -> Reckoned:
     root = schema.get_root_type(operation.operation)
-    reckoning = _Reckoning(schema, fragments, variables)
-    return reckoning.cost(operation.selection_set, root) if root is not None else 0
+    if root is None:
+        return Reckoned(0)
+    try:
+        return Reckoned(
+            _Reckoning(schema, _fragments(document), variables).cost(operation.selection_set, root)
+        )
+    except _Unbounded as unbounded:
+        return Reckoned(UNBOUNDED, str(unbounded))
+
+
+class _Unbounded(Exception):
+    """A list read once for every row above it."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Path:
+    """What lies above a field, as far as the rows it may be read for go."""
+
+    # A list (or a page) above: its rows are many.
+    listed: bool = False
+    # A field leading back up (a site's customer) beneath a list: the rows it leads to may
+    # be the same for many rows above, so a list beneath it is read again for each.
+    repeats: bool = False
+    # A list a portal user can grow above: the rows above are as many as they make.
+    grown: bool = False
+    # Where this is, for the message.
+    at: str = ""
+
+
+_TOP = _Path()
 
 
 class _Reckoning:
@@ -405,43 +498,67 @@ class _Reckoning:
         parent: Any,
         page: int = 1,
         seen: frozenset[str] = frozenset(),
+        path: _Path = _TOP,
     ) -> int:
         if selection_set is None or parent is None:
             return 0
         total = 0
         for selection in selection_set.selections:
             if isinstance(selection, FieldNode):
-                total += self._field(selection, parent, page, seen)
+                total += self._field(selection, parent, page, seen, path)
             elif isinstance(selection, InlineFragmentNode):
                 kind = (
                     self.schema.get_type(selection.type_condition.name.value)
                     if selection.type_condition
                     else parent
                 )
-                total += self.cost(selection.selection_set, kind, page, seen)
+                total += self.cost(selection.selection_set, kind, page, seen, path)
             elif isinstance(selection, FragmentSpreadNode):
                 name = selection.name.value
                 fragment = self.fragments.get(name)
                 if fragment is not None and name not in seen:
                     kind = self.schema.get_type(fragment.type_condition.name.value)
-                    total += self.cost(fragment.selection_set, kind, page, seen | {name})
+                    total += self.cost(fragment.selection_set, kind, page, seen | {name}, path)
         return total
 
-    def _field(self, node: FieldNode, parent: Any, page: int, seen: frozenset[str]) -> int:
+    def _field(
+        self, node: FieldNode, parent: Any, page: int, seen: frozenset[str], path: _Path
+    ) -> int:
         name = node.name.value
         fields = getattr(parent, "fields", {})
         if name.startswith("__") or name not in fields:
             return 0
         field = fields[name]
         named: GraphQLNamedType = get_named_type(field.type)
+        if is_leaf_type(named):
+            return 1
         inner = field.type.of_type if isinstance(field.type, GraphQLNonNull) else field.type
-        if named.name.endswith("Connection"):
+        list_name = f"{parent.name}.{name}"
+        grown = list_name in GROWN_LISTS
+        at = f"{path.at}.{name}" if path.at else name
+        connection = named.name.endswith("Connection")
+        if (
+            (connection or isinstance(inner, GraphQLList))
+            and path.repeats
+            and (path.grown or grown)
+        ):
+            raise _Unbounded(at)
+        if connection:
             # The page's rows are counted at its `edges`.
-            return 1 + self.cost(node.selection_set, named, self._first(node, field), seen)
-        times = 1
+            return 1 + self.cost(
+                node.selection_set, named, self._first(node, field), seen, replace(path, at=at)
+            )
         if isinstance(inner, GraphQLList):
-            times = page if parent.name.endswith("Connection") and name == "edges" else LIST_COST
-        return 1 + times * self.cost(node.selection_set, named, 1, seen)
+            if parent.name.endswith("Connection") and name == "edges":
+                times = page
+            else:
+                times = LIST_SIZES.get(list_name, LIST_COST)
+            below = replace(path, listed=True, grown=path.grown or grown, at=at)
+            return 1 + times * self.cost(node.selection_set, named, 1, seen, below)
+        # An edge's node is its own row; any other object a row leads to may be shared.
+        own = parent.name.endswith("Edge") and name == "node"
+        below = replace(path, repeats=path.repeats or (path.listed and not own), at=at)
+        return 1 + self.cost(node.selection_set, named, 1, seen, below)
 
     def _first(self, node: FieldNode, field: Any) -> int:
         asked: Any = None
