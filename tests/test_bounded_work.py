@@ -1,8 +1,8 @@
-"""SECURITY rows 27 to 29 and 35: no single request holds a worker's event loop long. Each
-CPU-heavy step (validation, the lists a portal user grows, a page size given through a
-variable's default) is bounded before it runs, and what is refused gets a typed error. Time
-is never measured here: each test shows the refusal, its code, and that the expensive step
-did not run (graphql-core's validation and execution are counted)."""
+"""SECURITY rows 26 to 29 and 35: no single request holds a worker's event loop long. Each
+CPU-heavy step (validation, introspection, the lists a portal user grows, a page size
+given through a variable's default) is bounded before it runs, and what is refused gets a
+typed error. Time is never measured here: each test shows the refusal, its code, and that
+the expensive step did not run (graphql-core's validation and execution are counted)."""
 
 from __future__ import annotations
 
@@ -14,14 +14,31 @@ from typing import Any
 import httpx
 import pytest
 import strawberry.schema.schema
-from graphql import ValidationContext, get_introspection_query, parse
+from graphql import (
+    OperationDefinitionNode,
+    ValidationContext,
+    execute_sync,
+    get_introspection_query,
+    parse,
+    print_ast,
+)
 
+import app.schema.introspection
 from app.db.models import Contact, ContactKind, Site
 from app.db.scope import SYSTEM
 from app.db.session import Database
 from app.main import create_app
-from app.schema.limits import MAX_COST, MAX_MERGES, MAX_SELECTIONS, field_merges, spread_selections
+from app.schema.introspection import FULL_QUERY, ORDINARY_QUERY, introspection_cost
+from app.schema.limits import (
+    MAX_ALIASES,
+    MAX_COST,
+    MAX_MERGES,
+    MAX_SELECTIONS,
+    field_merges,
+    spread_selections,
+)
 from app.schema.portal import portal_schema
+from app.schema.staff import staff_schema
 from app.schema.trusted import TrustedDocuments
 from app.settings import Settings
 from tests.conftest import http_client, make_settings
@@ -38,6 +55,20 @@ from tests.support import (
 )
 
 PRODUCTION = {"env": "production", "secret_key": "p" * 40, "smtp_url": "smtp://127.0.0.1:1"}
+
+# Eight levels of `ofType`, as deep as a type reference can go.
+TYPE_REF = "kind name " + "ofType { kind name " * 8 + "}" * 8
+
+
+def aliased_schemas(count: int) -> str:
+    """`count` aliased `__schema`, each spreading a fragment over every type's fields and
+    their arguments' types: the probe's document, 30 of them in 2.6 KB."""
+    return (
+        "query { "
+        + " ".join(f"s{n}: __schema {{ ...Everything }}" for n in range(count))
+        + " } fragment Everything on __Schema { types { name fields { name args { name"
+        f" type {{ {TYPE_REF} }} }} type {{ {TYPE_REF} }} }} }} }}"
+    )
 
 
 def repeated(count: int, selection: str = "viewer { id }") -> str:
@@ -108,6 +139,133 @@ def refusal(response: httpx.Response) -> tuple[str, str]:
 def unique(query: str) -> str:
     """The same document in a text of its own: no cache of an earlier test answers for it."""
     return f"# {uuid.uuid4()}\n{query}"
+
+
+# Row 26: introspection as a weapon
+
+
+async def test_sec26_thirty_aliased_schemas_are_refused_unsigned_before_validation(
+    client: httpx.AsyncClient, work: Work
+) -> None:
+    query = unique(aliased_schemas(MAX_ALIASES))
+    response = await post(client, query)
+    code, message = refusal(response)
+    assert code == "QUERY_TOO_COSTLY" and "selections" in message
+    assert len(response.content) < 1_000
+    assert (work.validations, work.executions) == (0, 0)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        aliased_schemas(3),
+        aliased_schemas(12),
+        "{ __schema { types { "
+        + " ".join(
+            f"f{n}: fields {{ name args {{ name type {{ {TYPE_REF} }} }} }}" for n in range(8)
+        )
+        + " } } }",
+        "{ "
+        + " ".join(f't{n}: __type(name: "Mutation") {{ ...Everything }}' for n in range(30))
+        + " } fragment Everything on __Type { fields { name description args { name"
+        " type { name } } type { name ofType { name } } } }",
+    ],
+    ids=["three schemas", "twelve schemas", "eight aliased field lists", "thirty types"],
+)
+async def test_sec26_introspection_past_one_description_is_refused_before_it_runs(
+    client: httpx.AsyncClient, work: Work, query: str
+) -> None:
+    response = await post(client, unique(query))
+    code, message = refusal(response)
+    assert code == "QUERY_TOO_COSTLY" and "description of the schema" in message
+    assert len(response.content) < 1_000
+    assert work.executions == 0
+
+
+@pytest.mark.parametrize("layout", ["as sent by graphql-core", "printed compact"])
+async def test_sec26_the_ordinary_introspection_query_is_answered_from_the_prebuilt_result(
+    monkeypatch: pytest.MonkeyPatch, client: httpx.AsyncClient, work: Work, layout: str
+) -> None:
+    described = []
+    describe = getattr(app.schema.introspection, "execute_sync")  # noqa: B009
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        described.append(args)
+        return describe(*args, **kwargs)
+
+    monkeypatch.setattr(app.schema.introspection, "execute_sync", counting)
+    text = (
+        ORDINARY_QUERY if layout == "as sent by graphql-core" else print_ast(parse(ORDINARY_QUERY))
+    )
+    expected = execute_sync(staff_schema(production=False)._schema, parse(ORDINARY_QUERY)).data
+    for _ in range(3):
+        response = await post(client, text)
+        assert response.status_code == 200
+        assert response.json() == {"data": expected}
+    # Described once for the schema, on first ask; never executed per request.
+    assert len(described) == 1
+    assert work.executions == 0
+
+
+async def test_sec26_the_staff_schema_still_answers_introspection_in_production(
+    production: httpx.AsyncClient, work: Work
+) -> None:
+    body = (await post(production, ORDINARY_QUERY)).json()
+    assert body["data"]["__schema"]["queryType"] == {"name": "Query", "kind": "OBJECT"}
+    assert work.executions == 0
+
+
+async def test_sec26_another_tools_introspection_runs_within_the_budget(
+    client: httpx.AsyncClient, work: Work
+) -> None:
+    # GraphiQL's: graphql-js asks type references seven deep, and deprecated arguments.
+    graphiql = get_introspection_query(input_value_deprecation=True, type_depth=7)
+    body = (await post(client, unique(graphiql))).json()
+    assert "errors" not in body
+    assert {t["name"] for t in body["data"]["__schema"]["types"]} >= {"Query", "Customer"}
+    assert work.executions == 1
+
+
+@pytest.mark.parametrize("query", [ORDINARY_QUERY, '{ __type(name: "Query") { name } }'])
+async def test_sec26_the_production_portal_still_refuses_introspection(
+    production: httpx.AsyncClient, query: str
+) -> None:
+    code, _ = refusal(await post(production, query, path=PORTAL))
+    assert code == "DOCUMENT_NOT_TRUSTED"
+    # Behind the trusted documents, the schema itself refuses it, and keeps no description.
+    schema = portal_schema(production=True)
+    assert schema.introspection is None
+    result = await schema.execute(query)
+    assert result.errors and "introspection" in str(result.errors).lower()
+
+
+@pytest.mark.parametrize("build", [staff_schema, portal_schema])
+def test_sec26_introspection_is_counted_exactly_as_execution_answers_it(build: Any) -> None:
+    schema = build(production=False)._schema
+
+    def fields(value: Any) -> int:
+        if isinstance(value, dict):
+            return len(value) + sum(fields(item) for item in value.values())
+        if isinstance(value, list):
+            return sum(fields(item) for item in value)
+        return 0
+
+    for query in (
+        ORDINARY_QUERY,
+        FULL_QUERY,
+        aliased_schemas(2),
+        '{ __type(name: "Customer") { name fields { name type { name ofType { name } } } } }',
+    ):
+        document = parse(query)
+        [operation] = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+        answered = execute_sync(schema, document)
+        assert not answered.errors
+        counted = introspection_cost(schema, document, operation, {}, budget=10**9)
+        assert counted == fields(answered.data)
+    # And the count stops at the budget, whatever the document asks.
+    document = parse(aliased_schemas(30))
+    [operation] = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    assert introspection_cost(schema, document, operation, {}, budget=1_000) is None
 
 
 # Row 27: lists a portal user grows
@@ -305,8 +463,49 @@ async def test_sec29_a_document_within_the_counts_is_validated_and_runs(
 
 def test_sec29_the_contract_and_the_ordinary_introspection_are_far_within_the_counts() -> None:
     documents = [d.document for d in TrustedDocuments.load(portal_schema(production=False))]
-    documents.append(parse(get_introspection_query()))
+    documents.append(parse(ORDINARY_QUERY))
     assert max(spread_selections(d) for d in documents) <= MAX_SELECTIONS // 2
     assert max(field_merges(d) for d in documents) == 0
     assert spread_selections(parse(doubling(200))) > MAX_SELECTIONS
     assert field_merges(parse(repeated(64))) > MAX_MERGES
+
+
+# Row 35: the event loop
+
+
+WORST = {
+    "thirty schemas": (STAFF, aliased_schemas(30), None),
+    "three schemas": (STAFF, aliased_schemas(3), None),
+    "450 viewers": (PORTAL, repeated(450), None),
+    "fragments doubling": (STAFF, doubling(60), None),
+    "a page through a default": (STAFF, nested_lists("$f", "($f: Int = 100)"), "staff"),
+    "sites of sites": (
+        STAFF,
+        "{ customers { edges { node { sites { contacts { site { contacts { name } } } } } } } }",
+        "staff",
+    ),
+}
+
+
+@pytest.mark.parametrize(("path", "query", "who"), list(WORST.values()), ids=list(WORST))
+async def test_sec35_the_worst_documents_are_refused_small_and_never_executed(
+    db: Database,
+    client: httpx.AsyncClient,
+    settings: Settings,
+    work: Work,
+    path: str,
+    query: str,
+    who: str | None,
+) -> None:
+    token = None
+    if who == "staff":
+        _, staff = await make_tenant(db, slug="office")
+        token = await staff_token(db, settings, staff)
+    response = await post(client, unique(query), path=path, token=token)
+    code, _ = refusal(response)
+    assert code == "QUERY_TOO_COSTLY"
+    assert len(response.content) < 1_000
+    # At most one validation, of a document whose size was counted first.
+    assert work.validations <= 1 and work.executions == 0
+    # The service answers the next request as ever.
+    assert (await client.get("/healthz")).json() == {"status": "ok"}

@@ -14,6 +14,7 @@ from strawberry.types.graphql import OperationType
 
 from app.schema.errors import ErrorCode, MaskUnexpectedErrors, code_errors, log_unexpected
 from app.schema.inputs import StorableLiterals, StorableText
+from app.schema.introspection import IntrospectionLimit, SchemaIntrospection
 from app.schema.limits import (
     BoundedValidation,
     CountRefusedAttempts,
@@ -34,6 +35,8 @@ class GatewaySchema(strawberry.Schema):
     validation_rules: tuple[type[ASTValidationRule], ...] = tuple(specified_rules)
     # Set by the endpoint serving the schema: the documents its extensions skip work for.
     trusted_documents: TrustedDocuments | None = None
+    # The schema's description and introspection budget; None where introspection is off.
+    introspection: SchemaIntrospection | None = None
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
@@ -73,6 +76,8 @@ def build_schema(
         BoundedValidation,
         TrustedValidationCache,
         CountRefusedAttempts,
+        # Before the cost limit: introspection is answered or refused there first.
+        *([IntrospectionLimit] if introspection else []),
         TrustedCostLimit,
         WritesCommitAlone,
         MaskUnexpectedErrors,
@@ -89,4 +94,6 @@ def build_schema(
         *limits().validation_rules,
         StorableLiterals,
     )
+    if introspection:
+        schema.introspection = SchemaIntrospection(schema._schema)
     return schema

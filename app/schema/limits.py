@@ -25,8 +25,6 @@
   operation in `frontend-contract/` with full pages of 100 (a customer's sites with their
   rentals, for the new-request form) is about 3,500; a page of 100 customers with every
   site's contacts, three nested lists, is over 13,000 and refused before any of it runs.
-  Introspection costs nothing here: the depth limit bounds it, and it is off on the portal
-  in production.
   The portal's trusted documents are costed once at start-up with every `first` at the
   cap (`app/schema/trusted.py`); one whose worst case fits is not costed per request.
 - Lists a portal user can grow (`GROWN_LISTS`: a customer's sites and contacts, a site's
@@ -36,6 +34,9 @@
   up (`sites { customer { sites`, `contacts { site { contacts`), they would be read once for
   every row above, and so would any list beneath such a field under them: there is no
   bound to that, and the operation is refused before it runs.
+- Introspection is bounded in `app.schema.introspection`: the ordinary query is answered
+  from the schema's description built once, and any other asks at most one description's
+  worth. It is off on the portal in production.
 - Time 15 s (`PORTAL_REQUEST_TIME_LIMIT`): no screen waits that long; past it the request is
   cancelled, its transaction rolled back, and the client told `TIMEOUT`.
 """
@@ -370,7 +371,7 @@ class CostLimit(SchemaExtension):
         context = self.execution_context
         document = context.graphql_document
         operation = chosen_operation(document, context.operation_name)
-        # Refused already: nothing to reckon.
+        # Answered already (introspection), or refused: nothing to reckon.
         if document is not None and operation is not None and context.result is None:
             schema: GraphQLSchema = context.schema._schema
             variables = coerced_variables(schema, operation, context.variables)
