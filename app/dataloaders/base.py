@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
@@ -12,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 from strawberry.dataloader import DataLoader
+from strawberry.execution.is_awaitable import optimized_is_awaitable
 
 from app.db.base import TenantOwned
 from app.db.scope import Scope
@@ -57,9 +57,9 @@ class SessionLoader(DataLoader[K, V], Generic[K, V]):
 
 def then(value: V | Awaitable[V], use: Callable[[V], Row]) -> Row | Awaitable[Row]:
     """`use(value)`, now when the value is here, or once it has come."""
-    if inspect.isawaitable(value):
-        return _then(value, use)
-    return use(value)
+    if optimized_is_awaitable(value):
+        return _then(cast("Awaitable[V]", value), use)
+    return use(cast("V", value))
 
 
 async def _then(value: Awaitable[V], use: Callable[[V], Row]) -> Row:
