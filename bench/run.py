@@ -887,6 +887,9 @@ class Measured:
     timeouts: int
     socket_errors: int
     statuses: dict[str, int]
+    # The server's own CPU time per answer (every process of its group): unlike req/s, it
+    # holds steady while other work loads the machine.
+    cpu_ms: float | None = None
 
 
 @dataclass
@@ -1156,16 +1159,42 @@ def wrk(cfg: Config, base: str, target: Target, connections: int, seconds: int) 
     )
 
 
-def drive(cfg: Config, base: str, row: Row) -> None:
+def cpu_seconds(group: int) -> float | None:
+    """User and system CPU time of every process in a process group, from /proc."""
+    ticks = 0
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return None
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        # The command may hold spaces and parentheses: the fields follow its last ")".
+        fields = stat[stat.rindex(")") + 2 :].split()
+        if int(fields[2]) == group:
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def drive(cfg: Config, server: Server, row: Row) -> None:
     assert row.target is not None
     if cfg.warmup:
-        wrk(cfg, base, row.target, cfg.connections, cfg.warmup)
-    row.measured = wrk(cfg, base, row.target, cfg.connections, cfg.duration)
+        wrk(cfg, server.base, row.target, cfg.connections, cfg.warmup)
+    before = cpu_seconds(server.process.pid)
+    row.measured = wrk(cfg, server.base, row.target, cfg.connections, cfg.duration)
+    after = cpu_seconds(server.process.pid)
     measured = row.measured
+    if before is not None and after is not None and measured.answers:
+        measured.cpu_ms = (after - before) * 1000 / measured.answers
     say(
         f"{row.server:<16} {row.operation:<30} {measured.requests_per_second:9.1f} req/s"
         f"  p50 {ms(measured.p50_ms):>8}  p99 {ms(measured.p99_ms):>8}"
-        f"  non-2xx {measured.non_2xx}  errors {measured.graphql_errors}"
+        f"  cpu {measured.cpu_ms or 0:.2f} ms  non-2xx {measured.non_2xx}"
+        f"  errors {measured.graphql_errors}"
     )
 
 
@@ -1247,10 +1276,10 @@ def report(
     )
     out.append("")
     out.append(
-        "| operation | server | req/s | p50 | p99 | non-2xx | GraphQL errors"
-        " | statements / request | note |"
+        "| operation | server | req/s | p50 | p99 | server CPU / answer | non-2xx"
+        " | GraphQL errors | statements / request | note |"
     )
-    out.append("|---|---|---:|---:|---:|---:|---:|---|---|")
+    out.append("|---|---|---:|---:|---:|---:|---:|---:|---|---|")
     for row in rows:
         m = row.measured
         cells = (
@@ -1258,11 +1287,12 @@ def report(
                 f"{m.requests_per_second:.1f}",
                 ms(m.p50_ms),
                 ms(m.p99_ms),
+                f"{m.cpu_ms:.2f} ms" if m.cpu_ms is not None else "-",
                 str(m.non_2xx),
                 str(m.graphql_errors),
             ]
             if m
-            else ["-"] * 5
+            else ["-"] * 6
         )
         statements = row.statements.cell() if row.statements else row.statements_note or "-"
         note = row.note
@@ -1283,7 +1313,11 @@ def report(
         " SQLAlchemy's check of a pooled connection at checkout (BEGIN, an empty `;` that"
         " PostgreSQL does not log and is counted from the BEGIN and ROLLBACK around it, and"
         " ROLLBACK). `ours, 2 workers` runs the same code, so its statements are those of"
-        " one worker. Non-2xx answers and timeouts are named in the note."
+        " one worker. Non-2xx answers and timeouts are named in the note. Server CPU /"
+        " answer: the CPU time of the server's processes (ours: the supervisor and its"
+        " workers; PostGraphile: its Node process) during the row, divided by its answers;"
+        " on a machine other work is loading it moves far less than req/s, and the ratio of"
+        " two servers' CPU per answer is the ratio of their throughput on a free core."
     )
     out.append("")
     mutations = [op.name for op in contract_operations() if op.kind != "query"]
@@ -1302,19 +1336,30 @@ def report(
         ours, peer = find(operation, OURS_1), find(operation, PEER)
         if ours and peer and peer.requests_per_second:
             ratio = ours.requests_per_second / peer.requests_per_second
+            cpu = (
+                f"; server CPU per answer {peer.cpu_ms / ours.cpu_ms:.3f}"
+                f" ({ours.cpu_ms:.2f} ms against {peer.cpu_ms:.2f} ms)"
+                if ours.cpu_ms and peer.cpu_ms
+                else ""
+            )
             out.append(
                 f"- `{operation}`, ours (1 worker) / PostGraphile: req/s {ratio:.3f}"
                 f" (PostGraphile answers {1 / max(ratio, 1e-9):.0f}x as many);"
-                f" p50 {ours.p50_ms / max(peer.p50_ms, 1e-9):.0f}x PostGraphile's"
+                f" p50 {ours.p50_ms / max(peer.p50_ms, 1e-9):.0f}x PostGraphile's{cpu}"
             )
         else:
             out.append(f"- `{operation}`, ours (1 worker) / PostGraphile: not measured")
     bearer, anon = find(TYPENAME_BEARER, OURS_1), find(TYPENAME_ANON, OURS_1)
     if bearer and anon and anon.requests_per_second:
+        cpu = (
+            f"; server CPU per answer {anon.cpu_ms / bearer.cpu_ms:.3f}"
+            if anon.cpu_ms and bearer.cpu_ms
+            else ""
+        )
         out.append(
             f"- `{{ __typename }}` (1 worker), bearer / no token: req/s"
             f" {bearer.requests_per_second / anon.requests_per_second:.3f};"
-            f" p50 {bearer.p50_ms / max(anon.p50_ms, 1e-9):.2f}x"
+            f" p50 {bearer.p50_ms / max(anon.p50_ms, 1e-9):.2f}x{cpu}"
         )
     else:
         out.append("- `{ __typename }`, bearer / no token: not measured")
@@ -1431,7 +1476,7 @@ def run(cfg: Config, processes: Processes) -> str:
         server = start_ours(processes, cfg, ours_port, workers, secret)
         for row in rows:
             if row.server == server_name and row.target is not None:
-                drive(cfg, server.base, row)
+                drive(cfg, server, row)
         invoices = next((row for row in rows if row.operation == "Invoices"), None)
         if workers == 1 and cfg.burst_connections and invoices and invoices.target:
             bursts.append(burst(cfg, server.base, Row("Invoices", OURS_1, invoices.target)))
@@ -1439,7 +1484,7 @@ def run(cfg: Config, processes: Processes) -> str:
     server = start_postgraphile(processes, cfg, peer_port)
     for row in rows:
         if row.server == PEER and row.target is not None:
-            drive(cfg, server.base, row)
+            drive(cfg, server, row)
     peer_invoices = next(
         (row for row in rows if row.operation == "Invoices" and row.server == PEER), None
     )
