@@ -277,9 +277,12 @@ class GraphQLEndpoint(GraphQL[Context, None]):
         if plan is not None and request_data.operation_name in (None, plan.name):
             try:
                 data = await plan.run(context, root_value, request_data.variables)
-            except CannotPlan:
-                # Answered from the start by the generic executor, with its errors.
+            except CannotPlan as refused:
+                # Answered from the start by the generic executor, with its errors; after a
+                # failed statement, on a fresh transaction (PostgreSQL refuses the old one).
                 context.forget_loaded()
+                if isinstance(refused.__cause__, sa.exc.DBAPIError):
+                    await context.db.restart_reading()
             else:
                 return ExecutionResult(data=data, errors=None)
         return await super().execute_single(

@@ -3,6 +3,8 @@ the generic executor answers them, over one connection and one transaction per r
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,7 +13,11 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
+import strawberry
+from graphql import parse
 from sqlalchemy import event
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import AsyncAdaptedQueuePool, NullPool, QueuePool, StaticPool
 from sqlmodel import col
 from starlette.applications import Starlette
 from strawberry import Schema
@@ -21,6 +27,8 @@ from app.db.models import Customer, Tenant
 from app.db.scope import SYSTEM
 from app.db.session import Database
 from app.main import GraphQLEndpoint
+from app.schema.permissions import ViewerPermission, guarded
+from app.schema.plans import CannotPlan, compile_plan
 from app.schema.trusted import OPERATIONS
 from app.settings import Environment, Settings
 from tests.support import (
@@ -269,3 +277,105 @@ async def test_h6_each_trusted_query_costs_its_known_statements(
     body = response.json()
     assert "errors" not in body and all(body["data"].values()), body
     assert len(counter.statements) == STATEMENTS[name], counter.statements
+
+
+async def test_h6_a_read_request_cut_off_mid_statement_gives_its_connection_back(
+    db: Database,
+) -> None:
+    # A statement still running when the request ends (its time limit fired while a loader's
+    # batch waited on the database): the connection is dropped, never left checked out.
+    slow = (
+        "SELECT pg_sleep(3)"
+        if db.dialect == "postgresql"
+        else "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000000)"
+        " SELECT count(*) FROM n"
+    )
+    async with db.reading(), db.session(SYSTEM) as session:
+        running = asyncio.create_task(session.execute(sa.text(slow)))
+        await asyncio.sleep(0.2)
+    running.cancel()
+    with contextlib.suppress(BaseException):
+        await running
+    pool = db.engine.pool
+    assert isinstance(pool, QueuePool | NullPool | StaticPool | AsyncAdaptedQueuePool)
+    assert getattr(pool, "checkedout", lambda: 0)() == 0
+    async with db.reading(), db.session(SYSTEM) as session:
+        assert await session.scalar(sa.text("SELECT 1")) == 1
+
+
+async def test_h6_a_write_during_a_read_request_gives_the_shared_connection_back_first(
+    db: Database,
+) -> None:
+    # A refused sign-in document is counted (a write) while the request holds its read
+    # connection: with one connection in the whole pool, the write must not wait for a second.
+    url = db.engine.url.render_as_string(hide_password=False)
+    small = Database(create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=5))
+    try:
+        async with small.reading():
+            async with small.session(SYSTEM) as session:
+                await session.scalar(sa.text("SELECT 1"))
+            async with small.transaction(SYSTEM) as session:
+                await session.scalar(sa.text("SELECT 1"))
+            async with small.session(SYSTEM) as session:
+                assert await session.scalar(sa.text("SELECT 1")) == 1
+    finally:
+        await small.dispose()
+
+
+async def test_h2_a_plan_that_meets_a_failed_statement_is_answered_on_a_fresh_transaction(
+    demo_db: Database, demo_client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = (await _tokens(demo_db))["facilities@harbourview.example"]
+    failed = False
+
+    def fail_once(
+        conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any
+    ) -> tuple[str, Any]:
+        nonlocal failed
+        # The first read of the invoices page fails in the database, as a cancelled or
+        # refused statement would; PostgreSQL then refuses the rest of that transaction.
+        if not failed and "FROM invoices" in statement:
+            failed = True
+            return "SELECT * FROM no_such_table", ()
+        return statement, parameters
+
+    engine = demo_db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", fail_once, retval=True)
+    try:
+        response = await _post(demo_client, token, "Invoices", {})
+    finally:
+        event.remove(engine, "before_cursor_execute", fail_once)
+    body = response.json()
+    assert failed
+    assert "errors" not in body and len(body["data"]["invoices"]["edges"]) > 0, body
+
+
+class _Never(ViewerPermission):
+    message = "Nobody reads this."
+
+    def allows(self, info: Any, **kwargs: Any) -> bool:
+        return False
+
+
+@strawberry.type
+class _Box:
+    # A guarded field without a resolver of its own: Strawberry calls it a default field.
+    secret: str = strawberry.field(extensions=guarded(_Never()))
+
+
+@strawberry.type
+class _Query:
+    @strawberry.field
+    def box(self) -> _Box:
+        return _Box(secret="hidden")
+
+
+async def test_sec4_a_plan_never_reads_a_guarded_field_past_its_guard() -> None:
+    schema = strawberry.Schema(query=_Query)
+    document = parse("query Box { box { secret } }")
+    plan = compile_plan(schema, document, "Box")
+    assert plan is not None
+    with pytest.raises(CannotPlan):
+        await plan.run(None, None, {})
+    generic = await schema.execute("query Box { box { secret } }")
+    assert generic.data is None and generic.errors

@@ -97,10 +97,11 @@ def _add_tenant_criteria(state: ORMExecuteState) -> None:
     )
 
 
-def _tables_in(statement: Any) -> set[str]:
+def _tables_in(statement: Any) -> dict[str, None]:
     """Every table a statement touches: selected, joined, in a subquery or an EXISTS, or only
     named by a column, so each gets its criteria and nothing else is walked per statement."""
-    return {
+    # In the order met, so the options, and the statement's cache key, are the same each time.
+    return dict.fromkeys(
         table.name
         for table in find_tables(
             statement,
@@ -110,7 +111,7 @@ def _tables_in(statement: Any) -> set[str]:
             include_crud=True,
         )
         if isinstance(table, sa.TableClause)
-    }
+    )
 
 
 @lru_cache(maxsize=1024)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
@@ -21,6 +23,8 @@ from sqlalchemy.ext.asyncio import (
 
 from app.db.scope import SCOPE_KEY, Scope
 from app.db.text import SQLITE_FOLD, sqlite_fold
+
+logger = logging.getLogger(__name__)
 
 
 def is_sqlite(url: str) -> bool:
@@ -73,6 +77,9 @@ class Database:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+        self._shared_sessions = async_sessionmaker(
+            class_=_SharedSession, expire_on_commit=False, autoflush=False
+        )
 
     @property
     def dialect(self) -> str:
@@ -82,9 +89,9 @@ class Database:
     async def session(self, scope: Scope) -> AsyncIterator[AsyncSession]:
         reading = _reading.get()
         if reading is not None and reading.database is self and not reading.stopped:
-            # Inside a read request: one session per scope, over its one connection and
+            # Inside a read request: one session per scope over its one connection and
             # transaction, whatever number of blocks (the viewer's, each page's, each loader
-            # batch's) ask for one. They only read, a statement at a time.
+            # batch's) ask for one; their statements take turns.
             yield await reading.session(scope)
             return
         async with self._sessions() as session:
@@ -94,7 +101,9 @@ class Database:
     @asynccontextmanager
     async def transaction(self, scope: Scope) -> AsyncIterator[AsyncSession]:
         """A session whose work commits together at the end of the block, or not at all.
-        Always on a connection of its own, never the shared one of a read request."""
+        Always on a connection of its own; a read request's shared one is given back first,
+        so a request never holds two connections and what it reads next sees this write."""
+        await self.stop_reading()
         async with self._sessions() as session, session.begin():
             session.info[SCOPE_KEY] = scope
             if self.dialect == "sqlite":
@@ -119,11 +128,38 @@ class Database:
         transactions, and what it reads back) sees every write committed since."""
         reading = _reading.get()
         if reading is not None and reading.database is self:
-            reading.stopped = True
             await reading.close()
+
+    async def restart_reading(self) -> None:
+        """Starts the shared transaction afresh, on a new connection: after a statement failed
+        in it, PostgreSQL refuses every other statement of that transaction."""
+        reading = _reading.get()
+        if reading is not None and reading.database is self and not reading.stopped:
+            await reading.release()
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+class _SharedSession(AsyncSession):
+    """A session over a read request's shared connection. Loader batches run as tasks of
+    their own: their statements take turns on the connection, one at a time."""
+
+    def __init__(self, *args: Any, turn: asyncio.Lock, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._turn = turn
+
+    async def execute(self, *args: Any, **kwargs: Any) -> Any:
+        async with self._turn:
+            return await super().execute(*args, **kwargs)
+
+    async def scalar(self, *args: Any, **kwargs: Any) -> Any:
+        async with self._turn:
+            return await super().scalar(*args, **kwargs)
+
+    async def get(self, *args: Any, **kwargs: Any) -> Any:
+        async with self._turn:
+            return await super().get(*args, **kwargs)
 
 
 class _Reading:
@@ -134,14 +170,21 @@ class _Reading:
         self._connection: AsyncConnection | None = None
         self._sessions: dict[Scope, AsyncSession] = {}
         self._opening = asyncio.Lock()
+        self._turn = asyncio.Lock()
+        # Once the request is done with it (or writes), a session asked for later, by a task
+        # the request left behind, is one of its own.
         self.stopped = False
 
     async def session(self, scope: Scope) -> AsyncSession:
         session = self._sessions.get(scope)
         if session is None:
             connection = await self.connection()
-            session = self._sessions.setdefault(scope, self.database._sessions(bind=connection))
-            session.info[SCOPE_KEY] = scope
+            session = self._sessions.get(scope)
+            if session is None:
+                session = self._sessions[scope] = self.database._shared_sessions(
+                    bind=connection, turn=self._turn
+                )
+                session.info[SCOPE_KEY] = scope
         return session
 
     async def connection(self) -> AsyncConnection:
@@ -154,13 +197,28 @@ class _Reading:
         return self._connection
 
     async def close(self) -> None:
+        self.stopped = True
+        await self.release()
+
+    async def release(self) -> None:
+        """Gives the connection back to the pool, whatever state the request left it in."""
         sessions, self._sessions = list(self._sessions.values()), {}
-        for session in sessions:
-            await session.close()
         connection, self._connection = self._connection, None
-        if connection is not None:
-            # Nothing was written: ending the transaction either way costs one round trip.
-            await connection.close()
+        try:
+            for session in sessions:
+                await session.close()
+            if connection is not None:
+                # Nothing was written: ending the transaction either way costs one round trip.
+                await connection.close()
+        except Exception:
+            # A request stopped by its time limit may leave a loader's statement running on
+            # the connection: it cannot be ended cleanly, so it is dropped, never reused.
+            logger.warning("a read connection could not be closed; it is discarded", exc_info=True)
+            if connection is not None:
+                with contextlib.suppress(Exception):
+                    await connection.invalidate()
+                with contextlib.suppress(Exception):
+                    await connection.close()
 
 
 _reading: ContextVar[_Reading | None] = ContextVar("portal_reading", default=None)

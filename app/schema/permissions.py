@@ -3,7 +3,7 @@ what, and the server enforces exactly that."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, final
 
 import strawberry
 from strawberry.extensions.field_extension import FieldExtension
@@ -41,7 +41,15 @@ class RequiresPortalUserDirective:
 
 class ViewerPermission(BasePermission):
     """A guard that decides from the viewer alone, never from the row: a trusted query's
-    plan checks it once per request, not once per row."""
+    plan checks it once per request, not once per row. A subclass says `allows`; it is
+    never handed the row, so it cannot come to depend on one."""
+
+    def allows(self, info: Info, **kwargs: Any) -> bool:
+        raise NotImplementedError
+
+    @final
+    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        return self.allows(info, **kwargs)
 
 
 class RequiresRole(ViewerPermission):
@@ -51,7 +59,7 @@ class RequiresRole(ViewerPermission):
         self.minimum = minimum
         self._schema_directive = RequiresRoleDirective(min=minimum)  # type: ignore[misc]
 
-    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+    def allows(self, info: Info, **kwargs: Any) -> bool:
         viewer = info.context.viewer
         if not isinstance(viewer, StaffViewer):
             raise Unauthenticated("Sign in as staff to use this.")
@@ -82,7 +90,7 @@ def portal_viewer(info: Info) -> PortalViewer:
 class RequiresPortalUser(ViewerPermission):
     _schema_directive = RequiresPortalUserDirective()
 
-    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+    def allows(self, info: Info, **kwargs: Any) -> bool:
         return bool(portal_viewer(info).grants)
 
 
@@ -125,7 +133,7 @@ class RequiresModule(ViewerPermission):
         self.module = module
         self._schema_directive = RequiresModuleDirective(module=module)  # type: ignore[misc]
 
-    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+    def allows(self, info: Info, **kwargs: Any) -> bool:
         return any(self.module in grant.modules for grant in portal_viewer(info).grants)
 
     def on_unauthorized(self) -> None:
@@ -140,7 +148,7 @@ class RequiresContact(ViewerPermission):
         self.kind = kind
         self._schema_directive = RequiresContactDirective(kind=kind)  # type: ignore[misc]
 
-    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+    def allows(self, info: Info, **kwargs: Any) -> bool:
         wanted = self.kind is ContactKind.COMPANY
         return any(grant.is_company == wanted for grant in portal_viewer(info).grants)
 
@@ -175,5 +183,5 @@ class Public(ViewerPermission):
 
     _schema_directive = PublicDirective()
 
-    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+    def allows(self, info: Info, **kwargs: Any) -> bool:
         return True

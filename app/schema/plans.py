@@ -32,15 +32,19 @@ from graphql import (
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLAbstractType,
+    GraphQLBoolean,
     GraphQLError,
     GraphQLField,
+    GraphQLID,
     GraphQLIncludeDirective,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
+    GraphQLScalarType,
     GraphQLSchema,
     GraphQLSkipDirective,
+    GraphQLString,
     InlineFragmentNode,
     OperationDefinitionNode,
     OperationType,
@@ -65,7 +69,11 @@ from app.schema.permissions import ViewerPermission
 _STRAWBERRY_FIELD = "strawberry-definition"
 # graphql-core's String and ID give a str back as it is, Boolean a bool: the plan skips the
 # call for them. Int checks its range and Float its finiteness, so they are always called.
-_UNCHANGED: dict[str, type[Any]] = {"String": str, "ID": str, "Boolean": bool}
+_UNCHANGED: dict[GraphQLScalarType, type[Any]] = {
+    GraphQLString: str,
+    GraphQLID: str,
+    GraphQLBoolean: bool,
+}
 _CONDITIONS = {"skip": GraphQLSkipDirective, "include": GraphQLIncludeDirective}
 
 # How one value completes: given the run and what the resolver gave, the JSON-ready value.
@@ -220,8 +228,9 @@ class _Run:
         for extension in strawberry_field.extensions:
             assert isinstance(extension, PermissionExtension)
             for permission in extension.permissions:
+                assert isinstance(permission, ViewerPermission)
                 try:
-                    allowed = permission.has_permission(None, info, **arguments)
+                    allowed = permission.allows(info, **arguments)
                 except Exception as error:
                     raise CannotPlan("a guard refused") from error
                 if allowed is not True:
@@ -401,7 +410,13 @@ class _Compiler:
         if conditional and len(nodes) > 1:
             raise _Unplannable("a field both conditional and merged")
         strawberry_field = (definition.extensions or {}).get(_STRAWBERRY_FIELD)
-        plain = getattr(definition.resolve, "_is_default", False)
+        # Strawberry marks every field without a resolver as default, guarded or not: only a
+        # field with neither resolver nor extensions is read directly.
+        plain = (
+            getattr(definition.resolve, "_is_default", False)
+            and strawberry_field is not None
+            and strawberry_field.is_basic_field
+        )
         planned = _Field(
             key=key,
             nodes=nodes,
@@ -459,7 +474,7 @@ class _Compiler:
         if is_leaf_type(kind):
             serialize = kind.serialize
             # The Python type each built-in scalar gives back unchanged when handed one.
-            unchanged = _UNCHANGED.get(kind.name)
+            unchanged = _UNCHANGED.get(kind) if isinstance(kind, GraphQLScalarType) else None
 
             def leaf(run: _Run, planned: _Field, value: Any) -> Any:
                 if value is None:
