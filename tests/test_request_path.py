@@ -202,19 +202,6 @@ def connections(db: Database) -> Iterator[dict[str, int]]:
         event.remove(engine, "begin", begin)
 
 
-@pytest.mark.parametrize("name", ["Invoices", "Invoice", "Home", "Requests"])
-async def test_h6_a_query_signs_in_and_reads_over_one_connection_in_one_transaction(
-    demo_db: Database, demo_client: httpx.AsyncClient, name: str
-) -> None:
-    token = (await _tokens(demo_db))["facilities@harbourview.example"]
-    variables = await _variables(demo_client, token, name)
-    with connections(demo_db) as counts:
-        response = await _post(demo_client, token, name, variables)
-    body = response.json()
-    assert "errors" not in body and all(body["data"].values()), body
-    assert counts == {"checkouts": 1, "begins": 1}
-
-
 async def test_h6_a_mutation_reads_back_what_it_wrote_after_signing_in_on_the_shared_connection(
     demo_db: Database, demo_client: httpx.AsyncClient
 ) -> None:
@@ -267,16 +254,18 @@ def test_h6_every_trusted_query_has_a_known_statement_count() -> None:
 
 
 @pytest.mark.parametrize("name", sorted(STATEMENTS))
-async def test_h6_each_trusted_query_costs_its_known_statements(
+async def test_h6_each_trusted_query_costs_its_statements_over_one_connection_and_transaction(
     demo_db: Database, demo_client: httpx.AsyncClient, name: str
 ) -> None:
     token = (await _tokens(demo_db))["facilities@harbourview.example"]
     variables = await _variables(demo_client, token, name)
-    with count_statements(demo_db) as counter:
+    with count_statements(demo_db) as counter, connections(demo_db) as counts:
         response = await _post(demo_client, token, name, variables)
     body = response.json()
     assert "errors" not in body and all(body["data"].values()), body
     assert len(counter.statements) == STATEMENTS[name], counter.statements
+    # The sign-in state and the data, over one pooled connection in one transaction.
+    assert counts == {"checkouts": 1, "begins": 1}
 
 
 async def test_h6_a_read_request_cut_off_mid_statement_gives_its_connection_back(
