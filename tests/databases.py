@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import asyncpg
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 
 from app.db.migrate import upgrade
 
@@ -36,6 +36,19 @@ def run_in_thread(make: Callable[[], Awaitable[T]]) -> T:
     if failure:
         raise failure[0]
     return result["value"]
+
+
+async def connect(url: URL | str, give_up_after: float = 60) -> asyncpg.Connection:
+    """A plain asyncpg connection to the database a SQLAlchemy URL names."""
+    parsed = make_url(url)
+    return await asyncpg.connect(
+        host=parsed.host,
+        port=parsed.port or 5432,
+        user=parsed.username,
+        password=parsed.password,
+        database=parsed.database,
+        timeout=give_up_after,
+    )
 
 
 @dataclass
@@ -84,13 +97,7 @@ class PostgresDatabases:
         url = make_url(self.admin_url)
 
         async def run() -> None:
-            connection = await asyncpg.connect(
-                host=url.host,
-                port=url.port or 5432,
-                user=url.username,
-                password=url.password,
-                database=url.database,
-            )
+            connection = await connect(url)
             try:
                 await connection.execute(sql)
             finally:
@@ -128,14 +135,7 @@ def postgres_reachable(url: str) -> str | None:
     parsed = make_url(url)
 
     async def probe() -> None:
-        connection = await asyncpg.connect(
-            host=parsed.host,
-            port=parsed.port or 5432,
-            user=parsed.username,
-            password=parsed.password,
-            database=parsed.database,
-            timeout=5,
-        )
+        connection = await connect(parsed, give_up_after=5)
         await connection.close()
 
     try:

@@ -4,11 +4,9 @@ runs again on a live one, and a mutation is never run twice."""
 
 from __future__ import annotations
 
-import asyncpg
 import httpx
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 from sqlmodel import col
 
 from app.db.models import Customer, EmailLinkRequest
@@ -17,6 +15,7 @@ from app.db.session import Database
 from app.schema.trusted import OPERATIONS
 from app.settings import Settings
 from tests.conftest import POSTGRES_URL
+from tests.databases import connect
 from tests.support import PORTAL, error_codes, gql, make_customers, make_tenant, staff_token
 
 pytestmark = [
@@ -34,14 +33,7 @@ CREATE_CUSTOMER = 'mutation { createCustomer(input: {name: "Late Ltd"}) { name }
 
 async def drop_pooled_connections(url: str) -> int:
     """What a database restart does to the pool: every other session of the database ends."""
-    parsed = make_url(url)
-    connection = await asyncpg.connect(
-        host=parsed.host,
-        port=parsed.port or 5432,
-        user=parsed.username,
-        password=parsed.password,
-        database=parsed.database,
-    )
+    connection = await connect(url)
     try:
         ended = await connection.fetch(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
