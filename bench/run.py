@@ -1432,21 +1432,19 @@ def run(cfg: Config, processes: Processes) -> str:
         server = start_ours(processes, cfg, ours_port, 1, secret)
         portal, staff = sign_in(client, cfg, server.base)
         plans = plan_ours(client, server.base, portal, staff, today, cfg)
-        counted: dict[str, Statements | str] = {}
-        for plan in plans:
-            if plan.target is not None:
-                counted[plan.operation] = count_statements(
-                    client, server.base, plan.target, log, cfg.count_requests
-                )
+
+        def count_each(base: str, targets: dict[str, Target | None]) -> dict[str, Statements | str]:
+            return {
+                operation: count_statements(client, base, target, log, cfg.count_requests)
+                for operation, target in targets.items()
+                if target is not None
+            }
+
+        counted = count_each(server.base, {plan.operation: plan.target for plan in plans})
         processes.stop(server)
         server = start_postgraphile(processes, cfg, peer_port)
         plan_peer(client, server.base, cfg, plans)
-        peer_counted: dict[str, Statements | str] = {}
-        for plan in plans:
-            if plan.peer is not None:
-                peer_counted[plan.operation] = count_statements(
-                    client, server.base, plan.peer, log, cfg.count_requests
-                )
+        peer_counted = count_each(server.base, {plan.operation: plan.peer for plan in plans})
         processes.stop(server)
 
     def statements_of(found: Statements | str | None) -> dict[str, Any]:
