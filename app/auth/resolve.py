@@ -38,7 +38,7 @@ from app.db.models import (
 from app.db.models.tenants import PLANS_WITH_PORTAL
 from app.db.reach import Grant, effective_modules
 from app.db.scope import SYSTEM
-from app.db.session import Database, connection_dropped
+from app.db.session import ConnectionDropped, Database, connection_dropped
 from app.errors import AppError, DatabaseUnavailable, ErrorCode, Unauthenticated
 from app.settings import Settings
 
@@ -77,9 +77,8 @@ async def resolve_viewer(
         assert cookie is not None
         statement, key = statements.by_cookie, hash_secret(cookie)
     try:
-        async with db.session(SYSTEM) as session:
-            rows = (await session.execute(statement, {"key": key, "now": utcnow()})).all()
-    except DBAPIError as error:
+        rows = await db.fetch(SYSTEM, statement, {"key": key, "now": utcnow()})
+    except (DBAPIError, ConnectionDropped) as error:
         if connection_dropped(error):
             # Nothing has run yet: the request may start again on a live connection.
             raise DatabaseUnavailable(retry_safe=True) from error
@@ -158,7 +157,7 @@ def _staff_statement(which: sa.ColumnElement[bool]) -> sa.Select[Any]:
 _STAFF_VIEWER = _viewer_statements(_staff_statement)
 
 
-def _staff_viewer(rows: Sequence[sa.Row[Any]]) -> StaffViewer | None:
+def _staff_viewer(rows: Sequence[Sequence[Any]]) -> StaffViewer | None:
     if not rows:
         return None
     session_id, user_id, tenant_id, role, name, email = rows[0]
@@ -250,7 +249,7 @@ _MEMBERSHIPS = _with_memberships(
 )
 
 
-def _portal_viewer(rows: Sequence[sa.Row[Any]]) -> PortalViewer | None:
+def _portal_viewer(rows: Sequence[Sequence[Any]]) -> PortalViewer | None:
     if not rows:
         return None
     session_id, account_id, name, email, username = rows[0][:5]

@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
+import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import DBAPIError, PendingRollbackError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -21,7 +24,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from app.db.scope import SCOPE_KEY, Scope
+from app.db.scope import SCOPE_KEY, Scope, UnscopedAccess
 from app.db.text import SQLITE_FOLD, sqlite_fold
 
 logger = logging.getLogger(__name__)
@@ -43,9 +46,15 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size)
 
 
+class ConnectionDropped(Exception):
+    """A statement sent straight to the driver found its connection dropped by the server."""
+
+
 def connection_dropped(error: BaseException | None) -> bool:
     """Whether `error` is a connection the database had dropped (a restart, a failover, an
     idle timeout), found when it was used, or used again in the same transaction after."""
+    if isinstance(error, ConnectionDropped):
+        return True
     if isinstance(error, DBAPIError):
         return error.connection_invalidated
     # SQLAlchemy's code for a statement on a connection invalidated inside its transaction.
@@ -112,9 +121,11 @@ class Database:
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[None]:
-        """One connection and one transaction for every session a request opens, until
-        `stop_reading`: a query's sign-in check, its pages and its loaders' batches go to
-        the database over one connection, checked out once, in one transaction."""
+        """One connection for every session a request opens, until `stop_reading`: a
+        query's sign-in check, its pages and its loaders' batches go to the database over
+        one connection, checked out once. On SQLite they share one read transaction, and so
+        one snapshot; on PostgreSQL each runs on its own, as it would inside a READ
+        COMMITTED transaction, without the round trips of BEGIN and ROLLBACK."""
         reading = _Reading(self)
         token = _reading.set(reading)
         try:
@@ -137,8 +148,96 @@ class Database:
         if reading is not None and reading.database is self and not reading.stopped:
             await reading.release()
 
+    async def fetch(
+        self, scope: Scope, statement: sa.Select[Any], params: Mapping[str, Any]
+    ) -> list[Sequence[Any]]:
+        """The rows of one Core statement, with no ORM session in between: compiled once per
+        statement, then only bound, and on PostgreSQL sent straight to the driver. Inside a
+        read request it goes over the request's connection and transaction like the rest.
+
+        No criteria are added here, so only the system scope may use it: work that spans
+        tenants by design (who is signing in), or a statement that brings its own tenant
+        and grant criteria (a compiled read, see `app.schema.compiled`)."""
+        if not scope.is_system:
+            raise UnscopedAccess("only statements that bring their own criteria run unscoped")
+        reading = _reading.get()
+        if reading is None or reading.database is not self or reading.stopped:
+            async with self.engine.connect() as connection:
+                return _rows(await connection.execute(statement, dict(params)))
+        return await reading.fetch(statement, params)
+
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    """A Core statement as its driver takes it: the SQL, the parameters in order (with the
+    values the statement fixed itself), and how each parameter and column converts."""
+
+    sql: str
+    names: tuple[str, ...]
+    fixed: dict[str, Any]
+    binds: dict[str, Callable[[Any], Any]]
+    results: tuple[Callable[[Any], Any] | None, ...]
+
+    @classmethod
+    def of(cls, statement: sa.Select[Any], dialect: Dialect) -> _Compiled:
+        compiled = statement.compile(dialect=dialect)
+        names = tuple(compiled.positiontup or ())
+        given = {name for name, bind in compiled.binds.items() if bind.required}
+        return cls(
+            sql=str(compiled),
+            names=names,
+            fixed={
+                name: value
+                for name, value in compiled.construct_params(_check=False).items()
+                if name not in given
+            },
+            binds={
+                name: process
+                for name, process in compiled._bind_processors.items()
+                if callable(process)
+            },
+            results=tuple(
+                column.type._cached_result_processor(dialect, None)
+                for column in statement.selected_columns
+            ),
+        )
+
+    def arguments(self, params: Mapping[str, Any]) -> list[Any]:
+        values = []
+        for name in self.names:
+            value = params[name] if name in params else self.fixed[name]
+            bind = self.binds.get(name)
+            values.append(bind(value) if bind is not None else value)
+        return values
+
+    def row(self, record: Sequence[Any]) -> tuple[Any, ...]:
+        return tuple(
+            value if convert is None or value is None else convert(value)
+            for convert, value in zip(self.results, record, strict=True)
+        )
+
+
+# Compiled once per statement object: the statements given to `fetch` are built at import.
+_COMPILED: dict[tuple[int, str], tuple[sa.Select[Any], _Compiled]] = {}
+
+
+def _compiled(statement: sa.Select[Any], dialect: Dialect) -> _Compiled:
+    key = (id(statement), dialect.name)
+    known = _COMPILED.get(key)
+    if known is None or known[0] is not statement:
+        known = _COMPILED[key] = (statement, _Compiled.of(statement, dialect))
+    return known[1]
+
+
+def _rows(result: sa.CursorResult[Any]) -> list[Sequence[Any]]:
+    return [tuple(row) for row in result]
+
+
+# What asyncpg raises when the server has dropped the connection it was using.
+_DROPPED = (asyncpg.exceptions.ConnectionDoesNotExistError, asyncpg.InterfaceError, OSError)
 
 
 class _SharedSession(AsyncSession):
@@ -192,9 +291,41 @@ class _Reading:
             async with self._opening:
                 if self._connection is None:
                     connection = await self.database.engine.connect()
+                    if self.database.dialect == "postgresql":
+                        # PostgreSQL reads each statement of a READ COMMITTED transaction at
+                        # a snapshot of its own: BEGIN and ROLLBACK around a read request's
+                        # statements would add two round trips and no guarantee.
+                        await connection.execution_options(isolation_level="AUTOCOMMIT")
                     await connection.begin()
                     self._connection = connection
         return self._connection
+
+    async def fetch(
+        self, statement: sa.Select[Any], params: Mapping[str, Any]
+    ) -> list[Sequence[Any]]:
+        connection = await self.connection()
+        async with self._turn:
+            if self.database.dialect != "postgresql":
+                return _rows(await connection.execute(statement, dict(params)))
+            compiled = _compiled(statement, self.database.engine.dialect)
+            arguments = compiled.arguments(params)
+            engine = self.database.engine.sync_engine
+            if engine.dispatch.before_cursor_execute:
+                # Announced as SQLAlchemy's own statements are, for whoever listens.
+                engine.dispatch.before_cursor_execute(
+                    connection.sync_connection, None, compiled.sql, arguments, None, False
+                )
+            pooled = await connection.get_raw_connection()
+            driver: Any = pooled.driver_connection
+            try:
+                records = await driver.fetch(compiled.sql, *arguments)
+            except _DROPPED as error:
+                # As SQLAlchemy does for its own statements: this connection is dropped, and
+                # so is every pooled one as old as it.
+                await connection.invalidate()
+                await self.database.engine.dispose(close=False)
+                raise ConnectionDropped from error
+        return [compiled.row(record) for record in records]
 
     async def close(self) -> None:
         self.stopped = True
