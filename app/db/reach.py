@@ -103,8 +103,10 @@ class Rule:
     tenant_wide: bool = False
     # Rows the portal writes but never reads back (the audit trail of its own changes).
     written_only: bool = False
-    # Rows the portal never shows whoever asks (drafts, voided invoices...).
-    shown: Callable[[type[Any], Grant], sa.ColumnElement[bool]] | None = None
+    # Rows the portal never shows whoever asks (drafts, voided invoices...): given the row's
+    # columns and whether the grant shows paid invoices (a condition, so the same rule reads
+    # a grant's value or a grant row's column, see `reach_through`).
+    shown: Callable[[Any, sa.ColumnElement[bool]], sa.ColumnElement[bool]] | None = None
 
 
 DENIED = Rule()
@@ -119,16 +121,15 @@ RULES: dict[type[Any], Rule] = {
     RequestableItem: Rule(
         tenant_wide=True,
         module=PortalModule.REQUESTS,
-        shown=lambda model, _grant: model.show_in_portal.is_(True),
+        shown=lambda model, _paid: model.show_in_portal.is_(True),
     ),
     Invoice: Rule(
         customer="customer_id",
         module=PortalModule.INVOICES,
         company_only=True,
-        shown=lambda model, grant: model.status.in_(
-            [InvoiceStatus.UNPAID, InvoiceStatus.PAID]
-            if grant.shows_paid_invoices
-            else [InvoiceStatus.UNPAID]
+        shown=lambda model, paid: sa.or_(
+            model.status == InvoiceStatus.UNPAID,
+            sa.and_(paid, model.status == InvoiceStatus.PAID),
         ),
     ),
     InvoiceLine: Rule(parent=(Invoice, "invoice_id", "id")),
@@ -137,7 +138,7 @@ RULES: dict[type[Any], Rule] = {
         customer="customer_id",
         site="site_id",
         module=PortalModule.QUOTES,
-        shown=lambda model, _grant: model.status != QuoteStatus.DRAFT,
+        shown=lambda model, _paid: model.status != QuoteStatus.DRAFT,
     ),
     QuoteLine: Rule(parent=(Quote, "quote_id", "id")),
     Job: Rule(customer="customer_id", site="site_id", module=PortalModule.JOBS),
@@ -180,7 +181,7 @@ def reach_criteria(model: type[Any], grants: tuple[Grant, ...]) -> sa.ColumnElem
     if rule.tenant_wide:
         tenants = {grant.tenant_id for grant in _grants_for(rule, grants)}
         # Every grant shows the same rows here: `shown` may only look at the row.
-        shown = rule.shown(model, grants[0]) if rule.shown is not None and grants else sa.true()
+        shown = _shown(rule, model, grants[0]) if grants else sa.true()
         return sa.and_(sa.or_(sa.false(), *(tenant == t for t in tenants)), shown)
     if rule.customer is None:
         return sa.false()
@@ -191,10 +192,79 @@ def reach_criteria(model: type[Any], grants: tuple[Grant, ...]) -> sa.ColumnElem
         # A site contact is narrowed to its site where the table knows the site.
         if not grant.is_company and rule.site is not None:
             clause = sa.and_(clause, getattr(model, rule.site) == grant.site_id)
-        if rule.shown is not None:
-            clause = sa.and_(clause, rule.shown(model, grant))
-        clauses.append(clause)
+        clauses.append(sa.and_(clause, _shown(rule, model, grant)))
     return sa.or_(*clauses) if clauses else sa.false()
+
+
+def _shown(rule: Rule, model: Any, grant: Grant) -> sa.ColumnElement[bool]:
+    if rule.shown is None:
+        return sa.true()
+    return rule.shown(model, sa.true() if grant.shows_paid_invoices else sa.false())
+
+
+# The columns of a relation of grants, one row per grant (see `reach_through`).
+GRANT_COLUMNS = ("tenant", "customer", "site", "modules", "paid")
+
+
+def grant_rows(grants: Iterable[Grant]) -> list[dict[str, Any]]:
+    """The grants as the rows of a grants relation, JSON-ready."""
+    return [
+        {
+            "tenant": str(grant.tenant_id),
+            "customer": str(grant.customer_id),
+            "site": str(grant.site_id) if grant.site_id is not None else None,
+            "modules": sorted(module.value for module in grant.modules),
+            "paid": grant.shows_paid_invoices,
+        }
+        for grant in grants
+    ]
+
+
+GrantCondition = Callable[[Any], sa.ColumnElement[bool]]
+
+
+def reach_through(
+    model: type[Any],
+    row: sa.FromClause,
+    grants: Callable[[], sa.FromClause],
+    narrowed: tuple[GrantCondition, ...] = (),
+) -> sa.ColumnElement[bool]:
+    """The rows of `model`, read as `row`, that a relation of grants reaches: the rules of
+    `reach_criteria` with the grants as the rows of a relation (`grants()` gives a fresh
+    one, with `GRANT_COLUMNS`) rather than as values, so one statement serves every viewer
+    and the grants are bound with it. `narrowed` are conditions on the grant row (given its
+    columns) that a child table's rule adds, its module, when reached through this one."""
+    rule = RULES.get(model, DENIED)
+    conditions = list(narrowed)
+    if rule.module is not None:
+        module = rule.module.value
+        conditions.append(lambda g: g.modules.any_() == module)
+    if rule.company_only:
+        conditions.append(lambda g: g.site.is_(None))
+    if rule.parent is not None:
+        parent, ours, theirs = rule.parent
+        above = parent.__table__.alias()
+        # The same grant row must reach the parent, with the child's conditions too.
+        within: sa.ColumnElement[bool] = row.c[ours].in_(
+            sa.select(above.c[theirs]).where(
+                reach_through(parent, above, grants, tuple(conditions))
+            )
+        )
+        return within
+    if rule.customer is None and not rule.tenant_wide:
+        return sa.false()
+    relation = grants()
+    g = relation.c
+    where = [condition(g) for condition in conditions]
+    where.append(g.tenant == row.c.tenant_id)
+    if rule.customer is not None:
+        where.append(g.customer == row.c[rule.customer])
+    if rule.site is not None:
+        # A site contact is narrowed to its site where the table knows the site.
+        where.append(sa.or_(g.site.is_(None), row.c[rule.site] == g.site))
+    if rule.shown is not None:
+        where.append(rule.shown(row.c, g.paid))
+    return sa.exists(sa.select(sa.literal(1)).select_from(relation).where(*where))
 
 
 def reaches(obj: Any, grants: tuple[Grant, ...]) -> bool:

@@ -25,6 +25,7 @@ from app.resolvers.portal_people import contacts_page, users_page
 from app.resolvers.portal_requests import requestable_items, requests_page
 from app.resolvers.properties import properties_page
 from app.resolvers.quotes import quotes_page
+from app.schema import compiled
 from app.schema.accounts import PortalAccount, portal_account_of
 from app.schema.build import GatewaySchema, build_schema
 from app.schema.permissions import (
@@ -62,6 +63,10 @@ class Mutation(
     PeopleMutation,
 ):
     pass
+
+
+# `node` answers in one statement for the ids of types with a SQL form (`app.schema.compiled`).
+compiled.ROOTS["node"] = compiled.NodeRoot()
 
 
 @strawberry.type

@@ -12,6 +12,7 @@ from strawberry import relay
 from app.context import Info
 from app.dataloaders.base import then
 from app.db import models
+from app.schema import compiled
 from app.schema.relay import LoadedNode, uuid_of
 
 
@@ -32,6 +33,30 @@ class Contractor(LoadedNode):
     @classmethod
     def from_row(cls, row: models.Tenant) -> Contractor:
         return cls(id=str(row.id), name=row.name, slug=row.slug, accent_colour=row.accent_colour)
+
+
+compiled.register(
+    "Contractor",
+    compiled.Source(
+        models.Tenant,
+        {
+            "id": compiled.node_id("Contractor"),
+            "name": compiled.column("name"),
+            "slug": compiled.column("slug"),
+            "accentColour": compiled.column("accent_colour"),
+        },
+    ),
+)
+
+
+def money(minor: compiled.Leaf, currency: compiled.Leaf) -> compiled.Embedded:
+    """A `Money` in SQL, from an amount and a currency."""
+    return compiled.Embedded({"minor": minor, "currency": currency})
+
+
+def contractor_sql() -> compiled.One:
+    """A record's `contractor` in SQL: the business it belongs to."""
+    return compiled.One("Contractor", models.Tenant, lambda row, tenant: tenant.id == row.tenant_id)
 
 
 def contractor_of(info: Info, tenant_id: uuid.UUID) -> Contractor | Awaitable[Contractor]:

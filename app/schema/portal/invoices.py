@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import date
+from typing import Any
 
+import sqlalchemy as sa
 import strawberry
 from strawberry import relay
 
@@ -14,8 +16,16 @@ from app.db import models
 from app.db.models import ContactKind, PortalModule
 from app.payments import Bounds
 from app.resolvers.invoices import ShownInvoiceStatus, shown_status, start_invoice_payment
+from app.schema import compiled
 from app.schema.permissions import RequiresContact, RequiresModule, guarded, module_type
-from app.schema.portal.common import Contractor, Money, contractor_of
+from app.schema.portal.common import (
+    Contractor,
+    Money,
+    contractor_filter,
+    contractor_of,
+    contractor_sql,
+    money,
+)
 from app.schema.relay import LoadedNode, uuid_of
 
 InvoiceStatus = strawberry.enum(
@@ -117,6 +127,118 @@ class Invoice(LoadedNode):
             )
             for line in rows
         ]
+
+
+def _status_sql(row: Any, build: compiled.Build) -> sa.ColumnElement[Any]:
+    """`shown_status` in SQL: OVERDUE from the due date and today in the business's zone."""
+    tenants = compiled.table_of(models.Tenant).c
+    zone = sa.select(tenants.time_zone).where(tenants.id == row.tenant_id).scalar_subquery()
+    today = sa.cast(sa.func.timezone(zone, build.now), sa.Date)
+    return sa.case(
+        (row.status == models.InvoiceStatus.PAID, ShownInvoiceStatus.PAID.value),
+        (row.due_on < today, ShownInvoiceStatus.OVERDUE.value),
+        (row.paid_minor != 0, ShownInvoiceStatus.PART_PAID.value),
+        else_=ShownInvoiceStatus.UNPAID.value,
+    )
+
+
+def _site_sql(value: Callable[[Any], sa.ColumnElement[Any]]) -> compiled.Leaf:
+    """A value of the site an invoice's work was at, when the viewer reaches that site."""
+
+    def leaf(row: Any, build: compiled.Build) -> sa.ColumnElement[Any]:
+        site = build.alias(models.Site)
+        return (
+            sa.select(value(site.c))
+            .where(
+                site.c.tenant_id == row.tenant_id,
+                site.c.id == row.site_id,
+                build.reach(models.Site, site),
+            )
+            .scalar_subquery()
+        )
+
+    return leaf
+
+
+def _one_line_address(site: Any) -> sa.ColumnElement[str]:
+    """`Site.one_line_address` in SQL: the parts that are there, joined by commas."""
+    parts = (site.address_line1, site.address_line2, site.town, site.postcode)
+    return sa.func.concat_ws(", ", *(sa.func.nullif(part, "") for part in parts))
+
+
+def _line_currency(line: Any, _build: compiled.Build) -> sa.ColumnElement[str]:
+    invoices = compiled.table_of(models.Invoice).c
+    return (
+        sa.select(invoices.currency)
+        .where(invoices.tenant_id == line.tenant_id, invoices.id == line.invoice_id)
+        .scalar_subquery()
+    )
+
+
+compiled.register(
+    "InvoiceLine",
+    compiled.Source(
+        models.InvoiceLine,
+        {
+            "description": compiled.column("description"),
+            "quantity": compiled.column("quantity"),
+            "unitPrice": money(compiled.column("unit_price_minor"), _line_currency),
+            "total": money(compiled.column("total_minor"), _line_currency),
+        },
+    ),
+)
+compiled.register(
+    "Invoice",
+    compiled.Source(
+        models.Invoice,
+        {
+            "id": compiled.node_id("Invoice"),
+            "number": compiled.column("number"),
+            "description": compiled.column("description"),
+            "issuedOn": compiled.column("issued_on"),
+            "dueOn": compiled.column("due_on"),
+            "status": _status_sql,
+            "total": money(compiled.column("total_minor"), compiled.column("currency")),
+            "paid": money(compiled.column("paid_minor"), compiled.column("currency")),
+            "balance": money(
+                lambda row, _build: row.total_minor - row.paid_minor, compiled.column("currency")
+            ),
+            "contractor": contractor_sql(),
+            "address": _site_sql(_one_line_address),
+            "uprn": _site_sql(lambda site: site.uprn),
+            "lines": compiled.Many(
+                "InvoiceLine",
+                models.InvoiceLine,
+                lambda row, line: sa.and_(
+                    line.tenant_id == row.tenant_id, line.invoice_id == row.id
+                ),
+                lambda line: [line.position, line.id],
+            ),
+        },
+    ),
+)
+
+
+def _invoices_where(row: Any) -> list[sa.ColumnElement[bool]]:
+    contractor = sa.bindparam("contractor", type_=sa.Uuid)
+    unpaid_only = sa.bindparam("unpaid_only", type_=sa.Boolean)
+    return [
+        sa.or_(contractor.is_(None), row.tenant_id == contractor),
+        sa.or_(sa.not_(unpaid_only), row.status == models.InvoiceStatus.UNPAID),
+    ]
+
+
+def _invoices_arguments(arguments: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "contractor": contractor_filter(arguments.get("contractor")),
+        "unpaid_only": arguments["unpaidOnly"],
+        **compiled.page_arguments(arguments, date),
+    }
+
+
+compiled.ROOTS["invoices"] = compiled.Connection(
+    "Invoice", models.Invoice, "issued_on", _invoices_where, _invoices_arguments
+)
 
 
 async def _bounds(info: Info, invoice: models.Invoice) -> Bounds | None:
