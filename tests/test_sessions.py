@@ -19,8 +19,9 @@ from joserfc.jwk import OctKey
 from sqlmodel import col
 from starlette.applications import Starlette
 
+from app.auth import tokens
 from app.auth.passwords import hash_password
-from app.auth.tokens import Audience, issue_access_token
+from app.auth.tokens import Audience, issue_access_token, read_access_token
 from app.db.base import utcnow
 from app.db.models import (
     AuthSession,
@@ -739,3 +740,21 @@ async def test_p5_a_portal_sign_in_reads_every_grant_and_the_refusal_in_one_stat
     # One membership is on a plan without the portal, the other switched off: switched off.
     assert error_codes(body) == ["PORTAL_DISABLED"]
     assert refused.count == 1, refused.statements
+
+
+def test_p5_a_token_whose_signature_was_checked_once_is_still_refused_once_it_expires(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = Settings(secret_key="s" * 48)
+    token = issue_access_token(
+        settings, audience=Audience.PORTAL, subject=uuid.uuid4(), session_id=uuid.uuid4()
+    )
+    assert read_access_token(settings, token, audience=Audience.PORTAL) is not None
+    # Read again from what the first check kept: the same claims, for the same audience only.
+    assert read_access_token(settings, token, audience=Audience.PORTAL) is not None
+    assert read_access_token(settings, token, audience=Audience.STAFF) is None
+    rotated = Settings(secret_key="r" * 48)
+    assert read_access_token(rotated, token, audience=Audience.PORTAL) is None
+    expired = time.time() + settings.access_token_seconds + 1
+    monkeypatch.setattr(tokens.time, "time", lambda: expired)
+    assert read_access_token(settings, token, audience=Audience.PORTAL) is None

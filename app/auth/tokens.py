@@ -8,6 +8,7 @@ import hmac
 import time
 import uuid
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from joserfc import jwt
@@ -33,8 +34,13 @@ class AccessClaims:
 
 
 def _key(settings: Settings) -> OctKey:
+    return _key_of(settings.secret_key)
+
+
+@lru_cache(maxsize=4)
+def _key_of(secret: str) -> OctKey:
     # A key of its own for tokens, so the secret itself never signs anything directly.
-    derived = hmac.new(settings.secret_key.encode(), b"access-token", hashlib.sha256).digest()
+    derived = hmac.new(secret.encode(), b"access-token", hashlib.sha256).digest()
     return OctKey.import_key(derived)
 
 
@@ -65,11 +71,26 @@ def issue_access_token(
 
 
 def read_access_token(settings: Settings, token: str, *, audience: Audience) -> AccessClaims | None:
-    """The token's claims when it is genuine, current and meant for this audience; else None."""
+    """The token's claims when it is genuine, current and meant for this audience; else None.
+
+    A token's signature and claims are checked once: what they said is kept (a bounded
+    number of tokens, each until it expires), as it cannot change. Whether its session and
+    account still stand is read from the database on every request all the same."""
+    verified = _verified(token, audience, settings.secret_key, settings.public_url)
+    if verified is None:
+        return None
+    claims, expires_at = verified
+    return claims if time.time() < expires_at else None
+
+
+@lru_cache(maxsize=4096)
+def _verified(
+    token: str, audience: Audience, secret: str, issuer: str
+) -> tuple[AccessClaims, float] | None:
     try:
-        decoded = jwt.decode(token, _key(settings), algorithms=_ALGORITHMS)
+        decoded = jwt.decode(token, _key_of(secret), algorithms=_ALGORITHMS)
         jwt.JWTClaimsRegistry(
-            iss={"essential": True, "value": settings.public_url},
+            iss={"essential": True, "value": issuer},
             aud={"essential": True, "value": audience.value},
             exp={"essential": True},
             sub={"essential": True},
@@ -77,11 +98,12 @@ def read_access_token(settings: Settings, token: str, *, audience: Audience) -> 
         ).validate(decoded.claims)
         subject = uuid.UUID(decoded.claims["sub"])
         tenant = decoded.claims.get("tid")
-        return AccessClaims(
+        claims = AccessClaims(
             subject=subject,
             tenant_id=uuid.UUID(tenant) if tenant else None,
             session_id=uuid.UUID(decoded.claims["sid"]),
             audience=audience,
         )
+        return claims, float(decoded.claims["exp"])
     except (JoseError, ValueError, KeyError, TypeError):
         return None
