@@ -19,7 +19,6 @@ from joserfc.jwk import OctKey
 from sqlmodel import col
 from starlette.applications import Starlette
 
-from app.auth import tokens
 from app.auth.passwords import hash_password
 from app.auth.tokens import Audience, issue_access_token, read_access_token
 from app.db.base import utcnow
@@ -756,5 +755,5 @@ def test_p5_a_token_whose_signature_was_checked_once_is_still_refused_once_it_ex
     rotated = Settings(secret_key="r" * 48)
     assert read_access_token(rotated, token, audience=Audience.PORTAL) is None
     expired = time.time() + settings.access_token_seconds + 1
-    monkeypatch.setattr(tokens.time, "time", lambda: expired)
+    monkeypatch.setattr(time, "time", lambda: expired)
     assert read_access_token(settings, token, audience=Audience.PORTAL) is None
