@@ -123,9 +123,11 @@ class Database:
     async def reading(self) -> AsyncIterator[None]:
         """One connection for every session a request opens, until `stop_reading`: a
         query's sign-in check, its pages and its loaders' batches go to the database over
-        one connection, checked out once. On SQLite they share one read transaction, and so
-        one snapshot; on PostgreSQL each runs on its own, as it would inside a READ
-        COMMITTED transaction, without the round trips of BEGIN and ROLLBACK."""
+        one connection, checked out once, and on SQLite in one read transaction (one
+        snapshot). On PostgreSQL the first statement that goes through SQLAlchemy begins
+        the transaction the rest share; statements sent straight to the driver (`fetch`)
+        begin none: under READ COMMITTED each statement reads at a snapshot of its own
+        either way, so a request they answer alone sends no BEGIN and no ROLLBACK."""
         reading = _Reading(self)
         token = _reading.set(reading)
         try:
@@ -291,11 +293,6 @@ class _Reading:
             async with self._opening:
                 if self._connection is None:
                     connection = await self.database.engine.connect()
-                    if self.database.dialect == "postgresql":
-                        # PostgreSQL reads each statement of a READ COMMITTED transaction at
-                        # a snapshot of its own: BEGIN and ROLLBACK around a read request's
-                        # statements would add two round trips and no guarantee.
-                        await connection.execution_options(isolation_level="AUTOCOMMIT")
                     await connection.begin()
                     self._connection = connection
         return self._connection
