@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -24,9 +26,12 @@ from starlette.applications import Starlette
 from strawberry import Schema
 
 from app.db.demo import DEMO_SIGN_INS
-from app.db.models import Customer, InvoiceVisibility, Tenant
+from app.db.models import Customer, InvoiceVisibility, PortalModule, Tenant
+from app.db.reach import Grant, grant_rows
 from app.db.scope import SYSTEM
-from app.db.session import Database
+
+# The statement as the driver takes it, to ask PostgreSQL how it would run it.
+from app.db.session import Database, _compiled
 from app.main import GraphQLEndpoint
 from app.schema.compiled import Compiled
 from app.schema.permissions import ViewerPermission, guarded
@@ -546,3 +551,70 @@ async def test_h6_a_read_request_sends_its_statements_and_no_transaction_control
         # SQLite: one read transaction, one snapshot, for the sign-in and the data.
         assert invoices == ["BEGIN", "SELECT", "SELECT", "SELECT"]
         assert sent == ["BEGIN", "SELECT", "SELECT", "SELECT"]
+
+
+async def test_h6_the_compiled_invoice_screens_read_through_the_tenant_indexes(
+    demo_db: Database, demo_app: Starlette
+) -> None:
+    statements = {c.plan.name: c.statement for c in _endpoint(demo_app).compiled.values()}
+    if demo_db.dialect != "postgresql":
+        assert statements == {}
+        return
+    async with demo_db.session(SYSTEM) as session:
+        harbour = (
+            await session.scalars(
+                sa.select(Customer).where(col(Customer.name) == "Harbour View Hotel")
+            )
+        ).one()
+    grants = [
+        Grant(
+            tenant_id=harbour.tenant_id,
+            customer_id=harbour.id,
+            contact_id=harbour.id,
+            site_id=None,
+            modules=frozenset(PortalModule),
+            shows_paid_invoices=True,
+        )
+    ]
+    params = {
+        "grants": grant_rows(grants),
+        "now": datetime.now(UTC),
+        "contractor": None,
+        "unpaid_only": False,
+        "size": 20,
+        "after_sort": None,
+        "after_id": None,
+        "node_type": "Invoice",
+        "node_id": uuid.uuid4(),
+    }
+    async with demo_db.engine.connect() as connection:
+        pooled = await connection.get_raw_connection()
+        driver: Any = pooled.driver_connection
+        # With sequential scans priced out, a table read whole is one no index condition
+        # narrows: every table these statements read must be reached by an index condition.
+        await driver.execute("SET enable_seqscan = off")
+        try:
+            for name, statement in sorted(statements.items()):
+                compiled = _compiled(statement, demo_db.engine.dialect)
+                explained = await driver.fetchval(
+                    "EXPLAIN (FORMAT JSON) " + compiled.sql, *compiled.arguments(params)
+                )
+                # The connection's JSON codec may have decoded it already.
+                if isinstance(explained, str):
+                    explained = orjson.loads(explained)
+                unnarrowed = [
+                    node["Relation Name"]
+                    for node in _plan_nodes(explained[0]["Plan"])
+                    if "Relation Name" in node
+                    and "Index Cond" not in node
+                    and "Recheck Cond" not in node
+                ]
+                assert unnarrowed == [], (name, explained)
+        finally:
+            await driver.execute("RESET enable_seqscan")
+
+
+def _plan_nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield node
+    for child in node.get("Plans", ()):
+        yield from _plan_nodes(child)
