@@ -32,12 +32,14 @@ from app.db.scope import SYSTEM
 
 # The statement as the driver takes it, to ask PostgreSQL how it would run it.
 from app.db.session import Database, _compiled
-from app.main import GraphQLEndpoint
+from app.main import GraphQLEndpoint, create_app
 from app.schema.compiled import Compiled
 from app.schema.permissions import ViewerPermission, guarded
 from app.schema.plans import CannotPlan, compile_plan
 from app.schema.trusted import OPERATIONS
 from app.settings import Environment, Settings
+from tests.conftest import http_client, make_settings, stripe_settings
+from tests.stripe_standin import StandInServer
 from tests.support import (
     PORTAL,
     account_and_contact,
@@ -579,6 +581,7 @@ async def test_h6_the_compiled_invoice_screens_read_through_the_tenant_indexes(
     params = {
         "grants": grant_rows(grants),
         "now": datetime.now(UTC),
+        "takes_cards": True,
         "contractor": None,
         "unpaid_only": False,
         "size": 20,
@@ -618,3 +621,33 @@ def _plan_nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
     yield node
     for child in node.get("Plans", ()):
         yield from _plan_nodes(child)
+
+
+async def test_h2_compiled_invoice_says_whether_and_from_what_it_can_be_paid_as_generic_does(
+    demo_db: Database,
+    demo_database_url: str,
+    stripe_server: StandInServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = make_settings(demo_database_url, **stripe_settings(stripe_server.url))
+    app = create_app(settings, db=demo_db)
+    endpoint = _endpoint(app)
+    token = (await _tokens(demo_db))["facilities@harbourview.example"]
+    async with demo_db.transaction(SYSTEM) as session:
+        await session.execute(
+            sa.update(Tenant).where(col(Tenant.slug) == "acme").values(stripe_account_id="acct_1")
+        )
+    async with http_client(app) as client:
+        listed = (await _post(client, token, "Invoices", {})).json()
+        ids = [edge["node"]["id"] for edge in listed["data"]["invoices"]["edges"]]
+        payable = 0
+        for invoice_id in ids:
+            with compiled_answers(monkeypatch) as answered:
+                fast, generic = await _both_ways(
+                    client, endpoint, token, "Invoice", {"id": invoice_id}
+                )
+            assert fast.text == generic.text, invoice_id
+            assert answered == (["Invoice"] if demo_db.dialect == "postgresql" else [])
+            payable += fast.json()["data"]["node"]["canPay"]
+    # Outstanding invoices can be paid, paid ones cannot: both kinds were compared.
+    assert 0 < payable < len(ids)

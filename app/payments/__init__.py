@@ -47,9 +47,14 @@ class Payments:
         self._settings = settings
         self._gateway = StripeGateway(settings) if settings.payments_enabled else None
 
+    @property
+    def takes_cards(self) -> bool:
+        """Whether this service takes card payments at all (Stripe is set up)."""
+        return self._gateway is not None
+
     def bounds(self, tenant: Tenant, invoice: Invoice) -> Bounds | None:
         """What one payment towards `invoice` may be, when it can be paid online now."""
-        if self._gateway is None or not tenant.stripe_account_id:
+        if not self.takes_cards or not tenant.stripe_account_id:
             return None
         if invoice.status is not InvoiceStatus.UNPAID:
             return None

@@ -72,9 +72,11 @@ Leaf = Callable[[Any, "Build"], sa.ColumnElement[Any]]
 
 @dataclass(frozen=True, slots=True)
 class Embedded:
-    """An object made from its parent's own row (Money from an amount and a currency)."""
+    """An object made from its parent's own row (Money from an amount and a currency);
+    null where `when` is given and false."""
 
     fields: Mapping[str, Leaf]
+    when: Leaf | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +167,8 @@ class Build:
     def __init__(self) -> None:
         self._names = itertools.count(1)
         self.now = sa.bindparam("now", type_=sa.DateTime(timezone=True))
+        # Whether this service takes card payments at all (`Payments.takes_cards`).
+        self.takes_cards = sa.bindparam("takes_cards", type_=sa.Boolean)
 
     def alias(self, model: type[Any]) -> sa.FromClause:
         return table_of(model).alias(f"t{next(self._names)}")
@@ -223,6 +227,7 @@ class Compiled:
         params: dict[str, Any] = {
             "grants": grant_rows(viewer.grants),
             "now": datetime.now(UTC),
+            "takes_cards": context.payments.takes_cards,
         }
         try:
             if isinstance(self.root, Connection):
@@ -367,7 +372,10 @@ class _QueryCompiler:
         if isinstance(form, Embedded):
             assert isinstance(named, GraphQLObjectType)
             embedded = Source(model=type(None), fields=form.fields)
-            return self._object(named, nodes, row, embedded)
+            value = self._object(named, nodes, row, embedded)
+            if form.when is None:
+                return value
+            return sa.case((form.when(row, self.build), value), else_=sa.null())
         if isinstance(form, One):
             assert isinstance(named, GraphQLObjectType)
             source = SOURCES[form.type_name]

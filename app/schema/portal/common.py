@@ -53,6 +53,7 @@ compiled.register(
             "name": compiled.column("name"),
             "slug": compiled.column("slug"),
             "accentColour": compiled.column("accent_colour"),
+            "timeZone": compiled.column("time_zone"),
         },
     ),
 )

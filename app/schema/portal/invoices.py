@@ -15,6 +15,7 @@ from app.dataloaders.base import then
 from app.db import models
 from app.db.models import ContactKind, PortalModule
 from app.payments import Bounds
+from app.payments.amounts import MAXIMUM_MINOR, MINIMUM_MINOR
 from app.resolvers.invoices import ShownInvoiceStatus, shown_status, start_invoice_payment
 from app.schema import compiled
 from app.schema.permissions import RequiresContact, RequiresModule, guarded, module_type
@@ -142,6 +143,34 @@ def _status_sql(row: Any, build: compiled.Build) -> sa.ColumnElement[Any]:
     )
 
 
+def _payable_sql(row: Any, build: compiled.Build) -> sa.ColumnElement[bool]:
+    """`Payments.bounds` is not None, in SQL: cards taken here and by the business, the
+    invoice outstanding, its currency one cards take, its balance at least the minimum."""
+    tenants = compiled.table_of(models.Tenant).c
+    account = (
+        sa.select(tenants.stripe_account_id).where(tenants.id == row.tenant_id).scalar_subquery()
+    )
+    minimum = _minimum_sql(row)
+    return sa.and_(
+        build.takes_cards,
+        sa.func.coalesce(account, "") != "",
+        row.status == models.InvoiceStatus.UNPAID,
+        minimum.is_not(None),
+        sa.func.least(row.total_minor - row.paid_minor, MAXIMUM_MINOR) >= minimum,
+    )
+
+
+def _minimum_sql(row: Any) -> sa.ColumnElement[int]:
+    """`MINIMUM_MINOR` of the invoice's currency; null for one cards do not take."""
+    return sa.case(
+        *(
+            (sa.func.upper(row.currency) == code, minimum)
+            for code, minimum in MINIMUM_MINOR.items()
+        ),
+        else_=sa.null(),
+    )
+
+
 def _site_sql(value: Callable[[Any], sa.ColumnElement[Any]]) -> compiled.Leaf:
     """A value of the site an invoice's work was at, when the viewer reaches that site."""
 
@@ -202,6 +231,14 @@ compiled.register(
             "paid": money(compiled.column("paid_minor"), compiled.column("currency")),
             "balance": money(
                 lambda row, _build: row.total_minor - row.paid_minor, compiled.column("currency")
+            ),
+            "canPay": _payable_sql,
+            "minimumPayment": compiled.Embedded(
+                {
+                    "minor": lambda row, _build: _minimum_sql(row),
+                    "currency": compiled.column("currency"),
+                },
+                when=_payable_sql,
             ),
             "contractor": contractor_sql(),
             "address": _site_sql(_one_line_address),
