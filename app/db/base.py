@@ -21,6 +21,12 @@ NAMING_CONVENTION = {
 SQLModel.metadata.naming_convention = NAMING_CONVENTION
 
 
+def table_of(model: type[Any]) -> sa.Table:
+    """A model's table, for statements that read its columns rather than its objects."""
+    table: sa.Table = getattr(model, "__table__")  # noqa: B009  (SQLModel does not declare it)
+    return table
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

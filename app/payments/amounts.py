@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from app.db.models import Invoice
+import sqlalchemy as sa
+
+from app.db.base import table_of
+from app.db.models import Invoice, InvoiceStatus, Tenant
 
 # Stripe's minimum charge in each settlement currency, in its minor unit
 # (docs.stripe.com/currencies#minimum-and-maximum-charge-amounts).
@@ -69,3 +73,34 @@ def format_money(minor: int, currency: str) -> str:
     sign = "-" if minor < 0 else ""
     whole, cents = divmod(abs(minor), 100)
     return f"{sign}{code} {whole:,}.{cents:02d}"
+
+
+def minimum_payment_sql(invoice: Any) -> sa.ColumnElement[int]:
+    """`MINIMUM_MINOR` of an invoice row's currency, in SQL; null for one cards do not take."""
+    return sa.case(
+        *(
+            (sa.func.upper(invoice.currency) == code, minimum)
+            for code, minimum in MINIMUM_MINOR.items()
+        ),
+        else_=sa.null(),
+    )
+
+
+def payable_sql(invoice: Any, takes_cards: sa.ColumnElement[bool]) -> sa.ColumnElement[bool]:
+    """`Payments.bounds(...) is not None` in SQL, for an invoice row's columns: cards taken
+    here (`takes_cards`) and by the business, the invoice outstanding, its currency one
+    cards take, and its balance at least that currency's minimum."""
+    tenants = table_of(Tenant).c
+    account = (
+        sa.select(tenants.stripe_account_id)
+        .where(tenants.id == invoice.tenant_id)
+        .scalar_subquery()
+    )
+    minimum = minimum_payment_sql(invoice)
+    return sa.and_(
+        takes_cards,
+        sa.func.coalesce(account, "") != "",
+        invoice.status == InvoiceStatus.UNPAID,
+        minimum.is_not(None),
+        sa.func.least(invoice.total_minor - invoice.paid_minor, MAXIMUM_MINOR) >= minimum,
+    )

@@ -5,12 +5,15 @@ from __future__ import annotations
 import enum
 import uuid
 from datetime import date, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
+import sqlalchemy as sa
 from sqlmodel import col
 
 from app.auth.viewer import PortalViewer
 from app.context import Context
+from app.db.base import table_of
 from app.db.models import Invoice, InvoiceStatus, Tenant
 from app.payments import PaymentStart
 from app.resolvers.pagination import Page, tenant_page
@@ -35,6 +38,29 @@ def shown_status(invoice: Invoice, tenant: Tenant) -> ShownInvoiceStatus:
     if invoice.due_on < today_at(tenant):
         return ShownInvoiceStatus.OVERDUE
     return ShownInvoiceStatus.PART_PAID if invoice.paid_minor else ShownInvoiceStatus.UNPAID
+
+
+def shown_status_sql(invoice: Any, now: sa.ColumnElement[datetime]) -> sa.ColumnElement[str]:
+    """`shown_status` in SQL, for the columns of an invoice row and the time `now`."""
+    tenants = table_of(Tenant).c
+    zone = sa.select(tenants.time_zone).where(tenants.id == invoice.tenant_id).scalar_subquery()
+    today = sa.cast(sa.func.timezone(zone, now), sa.Date)
+    return sa.case(
+        (invoice.status == InvoiceStatus.PAID, ShownInvoiceStatus.PAID.value),
+        (invoice.due_on < today, ShownInvoiceStatus.OVERDUE.value),
+        (invoice.paid_minor != 0, ShownInvoiceStatus.PART_PAID.value),
+        else_=ShownInvoiceStatus.UNPAID.value,
+    )
+
+
+def invoice_currency_sql(line: Any) -> sa.ColumnElement[str]:
+    """The currency of the invoice an invoice line's columns belong to."""
+    invoices = table_of(Invoice).c
+    return (
+        sa.select(invoices.currency)
+        .where(invoices.tenant_id == line.tenant_id, invoices.id == line.invoice_id)
+        .scalar_subquery()
+    )
 
 
 async def invoices_page(

@@ -44,6 +44,7 @@ from strawberry.relay import GlobalID, GlobalIDValueError
 from strawberry.schema.schema import Schema
 
 from app.auth.viewer import PortalViewer
+from app.db.base import table_of
 from app.db.models import Tenant
 from app.db.reach import GRANT_COLUMNS, grant_rows, reach_through
 from app.db.scope import SYSTEM
@@ -98,7 +99,17 @@ class Many:
     order_by: Callable[[Any], list[sa.ColumnElement[Any]]]
 
 
-Form = Leaf | Embedded | One | Many
+@dataclass(frozen=True, slots=True)
+class Through:
+    """A leaf read from the one row of `model` that `on` matches, when the viewer reaches
+    it; null when there is none."""
+
+    model: type[Any]
+    on: Callable[[Any, Any], sa.ColumnElement[bool]]  # (parent columns, its columns)
+    value: Callable[[Any], sa.ColumnElement[Any]]  # its columns
+
+
+Form = Leaf | Embedded | One | Many | Through
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,11 +118,6 @@ class Source:
 
     model: type[Any]
     fields: Mapping[str, Form]
-
-
-def table_of(model: type[Any]) -> sa.Table:
-    table: sa.Table = getattr(model, "__table__")  # noqa: B009  (SQLModel does not declare it)
-    return table
 
 
 def column(name: str) -> Leaf:
@@ -401,6 +407,13 @@ class _QueryCompiler:
             )
         if isinstance(named, GraphQLObjectType):
             raise _Uncompilable("an object field with a leaf's form")
+        if isinstance(form, Through):
+            target = self.build.alias(form.model)
+            return (
+                sa.select(form.value(target.c))
+                .where(form.on(row, target.c), self.build.reach(form.model, target))
+                .scalar_subquery()
+            )
         return form(row, self.build)
 
     # -- roots

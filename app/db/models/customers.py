@@ -3,6 +3,7 @@ from __future__ import annotations
 import enum
 import uuid
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Field
@@ -57,6 +58,12 @@ class Site(TenantOwned, table=True):
     def one_line_address(self) -> str:
         parts = (self.address_line1, self.address_line2, self.town, self.postcode)
         return ", ".join(part for part in parts if part)
+
+    @staticmethod
+    def one_line_address_sql(site: Any) -> sa.ColumnElement[str]:
+        """`one_line_address` in SQL, for a site row's columns."""
+        parts = (site.address_line1, site.address_line2, site.town, site.postcode)
+        return sa.func.concat_ws(", ", *(sa.func.nullif(part, "") for part in parts))
 
 
 class Contact(TenantOwned, table=True):

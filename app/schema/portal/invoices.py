@@ -15,8 +15,14 @@ from app.dataloaders.base import then
 from app.db import models
 from app.db.models import ContactKind, PortalModule
 from app.payments import Bounds
-from app.payments.amounts import MAXIMUM_MINOR, MINIMUM_MINOR
-from app.resolvers.invoices import ShownInvoiceStatus, shown_status, start_invoice_payment
+from app.payments.amounts import minimum_payment_sql, payable_sql
+from app.resolvers.invoices import (
+    ShownInvoiceStatus,
+    invoice_currency_sql,
+    shown_status,
+    shown_status_sql,
+    start_invoice_payment,
+)
 from app.schema import compiled
 from app.schema.permissions import RequiresContact, RequiresModule, guarded, module_type
 from app.schema.portal.common import (
@@ -131,76 +137,23 @@ class Invoice(LoadedNode):
 
 
 def _status_sql(row: Any, build: compiled.Build) -> sa.ColumnElement[Any]:
-    """`shown_status` in SQL: OVERDUE from the due date and today in the business's zone."""
-    tenants = compiled.table_of(models.Tenant).c
-    zone = sa.select(tenants.time_zone).where(tenants.id == row.tenant_id).scalar_subquery()
-    today = sa.cast(sa.func.timezone(zone, build.now), sa.Date)
-    return sa.case(
-        (row.status == models.InvoiceStatus.PAID, ShownInvoiceStatus.PAID.value),
-        (row.due_on < today, ShownInvoiceStatus.OVERDUE.value),
-        (row.paid_minor != 0, ShownInvoiceStatus.PART_PAID.value),
-        else_=ShownInvoiceStatus.UNPAID.value,
-    )
+    return shown_status_sql(row, build.now)
 
 
 def _payable_sql(row: Any, build: compiled.Build) -> sa.ColumnElement[bool]:
-    """`Payments.bounds` is not None, in SQL: cards taken here and by the business, the
-    invoice outstanding, its currency one cards take, its balance at least the minimum."""
-    tenants = compiled.table_of(models.Tenant).c
-    account = (
-        sa.select(tenants.stripe_account_id).where(tenants.id == row.tenant_id).scalar_subquery()
-    )
-    minimum = _minimum_sql(row)
-    return sa.and_(
-        build.takes_cards,
-        sa.func.coalesce(account, "") != "",
-        row.status == models.InvoiceStatus.UNPAID,
-        minimum.is_not(None),
-        sa.func.least(row.total_minor - row.paid_minor, MAXIMUM_MINOR) >= minimum,
-    )
-
-
-def _minimum_sql(row: Any) -> sa.ColumnElement[int]:
-    """`MINIMUM_MINOR` of the invoice's currency; null for one cards do not take."""
-    return sa.case(
-        *(
-            (sa.func.upper(row.currency) == code, minimum)
-            for code, minimum in MINIMUM_MINOR.items()
-        ),
-        else_=sa.null(),
-    )
-
-
-def _site_sql(value: Callable[[Any], sa.ColumnElement[Any]]) -> compiled.Leaf:
-    """A value of the site an invoice's work was at, when the viewer reaches that site."""
-
-    def leaf(row: Any, build: compiled.Build) -> sa.ColumnElement[Any]:
-        site = build.alias(models.Site)
-        return (
-            sa.select(value(site.c))
-            .where(
-                site.c.tenant_id == row.tenant_id,
-                site.c.id == row.site_id,
-                build.reach(models.Site, site),
-            )
-            .scalar_subquery()
-        )
-
-    return leaf
-
-
-def _one_line_address(site: Any) -> sa.ColumnElement[str]:
-    """`Site.one_line_address` in SQL: the parts that are there, joined by commas."""
-    parts = (site.address_line1, site.address_line2, site.town, site.postcode)
-    return sa.func.concat_ws(", ", *(sa.func.nullif(part, "") for part in parts))
+    return payable_sql(row, build.takes_cards)
 
 
 def _line_currency(line: Any, _build: compiled.Build) -> sa.ColumnElement[str]:
-    invoices = compiled.table_of(models.Invoice).c
-    return (
-        sa.select(invoices.currency)
-        .where(invoices.tenant_id == line.tenant_id, invoices.id == line.invoice_id)
-        .scalar_subquery()
+    return invoice_currency_sql(line)
+
+
+def _site_value(value: Callable[[Any], sa.ColumnElement[Any]]) -> compiled.Through:
+    """A value of the site the invoice's work was at, when the viewer reaches that site."""
+    return compiled.Through(
+        models.Site,
+        lambda row, site: sa.and_(site.tenant_id == row.tenant_id, site.id == row.site_id),
+        value,
     )
 
 
@@ -235,14 +188,14 @@ compiled.register(
             "canPay": _payable_sql,
             "minimumPayment": compiled.Embedded(
                 {
-                    "minor": lambda row, _build: _minimum_sql(row),
+                    "minor": lambda row, _build: minimum_payment_sql(row),
                     "currency": compiled.column("currency"),
                 },
                 when=_payable_sql,
             ),
             "contractor": contractor_sql(),
-            "address": _site_sql(_one_line_address),
-            "uprn": _site_sql(lambda site: site.uprn),
+            "address": _site_value(models.Site.one_line_address_sql),
+            "uprn": _site_value(lambda site: site.uprn),
             "lines": compiled.Many(
                 "InvoiceLine",
                 models.InvoiceLine,
