@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -26,13 +27,23 @@ from starlette.applications import Starlette
 from strawberry import Schema
 
 from app.db.demo import DEMO_SIGN_INS
-from app.db.models import Customer, InvoiceVisibility, PortalModule, Tenant
+from app.db.models import (
+    Customer,
+    Invoice,
+    InvoiceStatus,
+    InvoiceVisibility,
+    PortalModule,
+    Tenant,
+)
 from app.db.reach import Grant, grant_rows
 from app.db.scope import SYSTEM
 
 # The statement as the driver takes it, to ask PostgreSQL how it would run it.
 from app.db.session import Database, _compiled
 from app.main import GraphQLEndpoint, create_app
+from app.payments.amounts import bounds_for, payable_sql
+from app.resolvers import invoices as invoices_resolvers
+from app.resolvers.invoices import shown_status, shown_status_sql
 from app.schema.compiled import Compiled
 from app.schema.permissions import ViewerPermission, guarded
 from app.schema.plans import CannotPlan, compile_plan
@@ -651,3 +662,85 @@ async def test_h2_compiled_invoice_says_whether_and_from_what_it_can_be_paid_as_
             payable += fast.json()["data"]["node"]["canPay"]
     # Outstanding invoices can be paid, paid ones cannot: both kinds were compared.
     assert 0 < payable < len(ids)
+
+
+async def test_h2_the_sql_twins_of_status_and_payability_agree_with_python_at_the_edges(
+    demo_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with demo_db.session(SYSTEM) as session:
+        acme = (await session.scalars(sa.select(Tenant).where(col(Tenant.slug) == "acme"))).one()
+    cases = []
+    for zone, status, paid, currency, stripe in itertools.product(
+        ["Pacific/Auckland", "America/Los_Angeles", "UTC"],
+        [InvoiceStatus.UNPAID, InvoiceStatus.PAID],
+        [0, 40, 9_950],
+        ["GBP", "JPY", "XXX"],
+        [None, "acct_1"],
+    ):
+        # Either side of midnight in Auckland (UTC+13), on the day the invoice falls due.
+        for minute in (10 * 60 + 59, 11 * 60 + 1):
+            now = datetime(2026, 11, 30, tzinfo=UTC) + timedelta(minutes=minute)
+            cases.append((zone, status, paid, currency, stripe, now))
+    invoice_columns = sa.values(
+        sa.column("tenant_id", sa.Uuid),
+        sa.column("status", sa.String),
+        sa.column("due_on", sa.Date),
+        sa.column("paid_minor", sa.Integer),
+        sa.column("total_minor", sa.Integer),
+        sa.column("currency", sa.String),
+        name="invoice",
+    )
+    if demo_db.dialect != "postgresql":
+        # The SQL twins run only where a trusted query compiles to SQL, PostgreSQL; SQLite
+        # has no `timezone()`, and the plans read the Python rules themselves.
+        with pytest.raises(sa.exc.OperationalError):
+            async with demo_db.session(SYSTEM) as session:
+                await session.execute(sa.select(sa.func.timezone("UTC", sa.func.now())))
+        return
+    today_at = invoices_resolvers.today_at
+    mismatches = []
+    for zone, status, paid, currency, stripe, now in cases:
+        tenant = acme.model_copy(update={"time_zone": zone, "stripe_account_id": stripe})
+        invoice = Invoice(
+            tenant_id=acme.id,
+            customer_id=acme.id,
+            number="T-1",
+            status=status,
+            currency=currency,
+            total_minor=10_000,
+            paid_minor=paid,
+            issued_on=date(2026, 11, 1),
+            due_on=date(2026, 11, 30),
+        )
+        row = invoice_columns.data(
+            [(acme.id, status.value, invoice.due_on, paid, 10_000, currency)]
+        ).alias("invoice")
+        async with demo_db.transaction(SYSTEM) as session:
+            await session.execute(
+                sa.update(Tenant)
+                .where(col(Tenant.id) == acme.id)
+                .values(time_zone=zone, stripe_account_id=stripe)
+            )
+        async with demo_db.session(SYSTEM) as session:
+            shown, payable = (
+                await session.execute(
+                    sa.select(
+                        shown_status_sql(row.c, sa.literal(now)),
+                        payable_sql(row.c, sa.true()),
+                    ).select_from(row)
+                )
+            ).one()
+        monkeypatch.setattr(
+            invoices_resolvers, "today_at", lambda tenant, at=now: today_at(tenant, at)
+        )
+        expected = shown_status(invoice, tenant)
+        bounds = bounds_for(invoice)
+        expected_payable = (
+            bool(stripe)
+            and status is InvoiceStatus.UNPAID
+            and bounds is not None
+            and not bounds.empty
+        )
+        if (shown, payable) != (expected.value, expected_payable):
+            mismatches.append((zone, status, paid, currency, stripe, now, shown, payable))
+    assert mismatches == []
