@@ -287,12 +287,14 @@ async def test_h6_each_trusted_query_costs_its_statements_over_one_connection_an
         response = await _post(demo_client, token, name, variables)
     body = response.json()
     assert "errors" not in body and all(body["data"].values()), body
-    expected = STATEMENTS[name]
-    if demo_db.dialect == "postgresql":
-        expected = COMPILED_STATEMENTS.get(name, expected)
+    compiled = demo_db.dialect == "postgresql" and name in COMPILED_STATEMENTS
+    expected = COMPILED_STATEMENTS[name] if compiled else STATEMENTS[name]
     assert len(counter.statements) == expected, counter.statements
-    # The sign-in state and the data, over one pooled connection.
-    assert counts == {"checkouts": 1, "begins": 1}
+    # The sign-in state and the data, over one pooled connection. On PostgreSQL the sign-in
+    # state and a compiled statement go straight to the driver: SQLAlchemy begins its
+    # transaction only where a statement goes through it.
+    straight = 1 + compiled if demo_db.dialect == "postgresql" else 0
+    assert counts == {"checkouts": 1, "begins": int(expected > straight)}
 
 
 async def test_h6_a_read_request_cut_off_mid_statement_gives_its_connection_back(

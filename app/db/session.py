@@ -14,7 +14,7 @@ from typing import Any
 import asyncpg
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.engine import Connection, Dialect, make_url
 from sqlalchemy.exc import DBAPIError, PendingRollbackError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -23,6 +23,8 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.pool import PoolProxiedConnection
+from sqlalchemy.util import greenlet_spawn
 
 from app.db.scope import SCOPE_KEY, Scope, UnscopedAccess
 from app.db.text import SQLITE_FOLD, sqlite_fold
@@ -264,10 +266,13 @@ class _SharedSession(AsyncSession):
 
 
 class _Reading:
-    """A request's shared connection, checked out on first use."""
+    """A request's shared connection, checked out on first use: from the pool alone while
+    only statements sent straight to the driver use it, wrapped for SQLAlchemy once a
+    session needs it."""
 
     def __init__(self, database: Database) -> None:
         self.database = database
+        self._pooled: PoolProxiedConnection | None = None
         self._connection: AsyncConnection | None = None
         self._sessions: dict[Scope, AsyncSession] = {}
         self._opening = asyncio.Lock()
@@ -288,11 +293,22 @@ class _Reading:
                 session.info[SCOPE_KEY] = scope
         return session
 
+    async def pooled(self) -> PoolProxiedConnection:
+        if self._pooled is None:
+            async with self._opening:
+                if self._pooled is None:
+                    self._pooled = await self.database.engine.raw_connection()
+        return self._pooled
+
     async def connection(self) -> AsyncConnection:
         if self._connection is None:
+            pooled = await self.pooled()
             async with self._opening:
                 if self._connection is None:
-                    connection = await self.database.engine.connect()
+                    engine = self.database.engine
+                    connection = AsyncConnection(
+                        engine, Connection(engine.sync_engine, connection=pooled)
+                    )
                     await connection.begin()
                     self._connection = connection
         return self._connection
@@ -300,26 +316,28 @@ class _Reading:
     async def fetch(
         self, statement: sa.Select[Any], params: Mapping[str, Any]
     ) -> list[Sequence[Any]]:
-        connection = await self.connection()
-        async with self._turn:
-            if self.database.dialect != "postgresql":
+        if self.database.dialect != "postgresql":
+            connection = await self.connection()
+            async with self._turn:
                 return _rows(await connection.execute(statement, dict(params)))
+        pooled = await self.pooled()
+        async with self._turn:
             compiled = _compiled(statement, self.database.engine.dialect)
             arguments = compiled.arguments(params)
             engine = self.database.engine.sync_engine
             if engine.dispatch.before_cursor_execute:
                 # Announced as SQLAlchemy's own statements are, for whoever listens.
+                wrapped = self._connection.sync_connection if self._connection else None
                 engine.dispatch.before_cursor_execute(
-                    connection.sync_connection, None, compiled.sql, arguments, None, False
+                    wrapped, None, compiled.sql, arguments, None, False
                 )
-            pooled = await connection.get_raw_connection()
             driver: Any = pooled.driver_connection
             try:
                 records = await driver.fetch(compiled.sql, *arguments)
             except _DROPPED as error:
                 # As SQLAlchemy does for its own statements: this connection is dropped, and
                 # so is every pooled one as old as it.
-                await connection.invalidate()
+                await self._discard()
                 await self.database.engine.dispose(close=False)
                 raise ConnectionDropped from error
         return [compiled.row(record) for record in records]
@@ -331,22 +349,37 @@ class _Reading:
     async def release(self) -> None:
         """Gives the connection back to the pool, whatever state the request left it in."""
         sessions, self._sessions = list(self._sessions.values()), {}
-        connection, self._connection = self._connection, None
+        connection, pooled = self._connection, self._pooled
+        self._connection = self._pooled = None
         try:
             for session in sessions:
                 await session.close()
             if connection is not None:
-                # Nothing was written: ending the transaction either way costs one round trip.
+                # Nothing was written: ending a transaction either way costs one round trip.
                 await connection.close()
+            elif pooled is not None:
+                await greenlet_spawn(pooled.close)
         except Exception:
             # A request stopped by its time limit may leave a loader's statement running on
             # the connection: it cannot be ended cleanly, so it is dropped, never reused.
             logger.warning("a read connection could not be closed; it is discarded", exc_info=True)
-            if connection is not None:
-                with contextlib.suppress(Exception):
-                    await connection.invalidate()
-                with contextlib.suppress(Exception):
-                    await connection.close()
+            self._connection, self._pooled = connection, pooled
+            await self._discard()
+
+    async def _discard(self) -> None:
+        """Drops the connection: the pool opens a new one in its place."""
+        connection, pooled = self._connection, self._pooled
+        self._connection = self._pooled = None
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                await connection.invalidate()
+            with contextlib.suppress(Exception):
+                await connection.close()
+        elif pooled is not None:
+            with contextlib.suppress(Exception):
+                await greenlet_spawn(pooled.invalidate)
+            with contextlib.suppress(Exception):
+                await greenlet_spawn(pooled.close)
 
 
 _reading: ContextVar[_Reading | None] = ContextVar("portal_reading", default=None)
