@@ -94,9 +94,6 @@ class RequiresPortalUser(ViewerPermission):
         return bool(portal_viewer(info).grants)
 
 
-PortalModuleEnum = strawberry.enum(
-    PortalModule, name="PortalModule", description="A part of the portal a user may be given."
-)
 ContactKindEnum = strawberry.enum(
     ContactKind,
     name="ContactKind",
