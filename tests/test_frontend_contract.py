@@ -24,6 +24,7 @@ from app.db.models import (
     Invoice,
     InvoiceStatus,
     Job,
+    MessageThread,
     PortalMembership,
     Quote,
     QuoteStatus,
@@ -259,6 +260,10 @@ DEMO_SCENARIOS: dict[str, Callable[[Demo], Awaitable[dict[str, Any]]]] = {
     "SetPortalUserModules": lambda d: _user_modules(d),
     "RemovePortalUser": lambda d: _with_id(_invited_user(d)),
     "ResendPortalUserInvitation": lambda d: _with_id(_invited_user(d)),
+    "MessageThreads": lambda d: _plain({"unreadOnly": False}),
+    "MessageThread": lambda d: _about(d.first(MessageThread)),
+    "SendMessage": lambda d: _message(d),
+    "MarkMessageThreadRead": lambda d: _with_id(d.first(MessageThread)),
 }
 
 
@@ -306,6 +311,15 @@ async def _plain(variables: dict[str, Any]) -> dict[str, Any]:
 
 async def _with_id(global_id: Awaitable[str]) -> dict[str, Any]:
     return {"id": await global_id}
+
+
+async def _about(global_id: Awaitable[str]) -> dict[str, Any]:
+    return {"about": await global_id, "first": 10}
+
+
+async def _message(demo: Demo) -> dict[str, Any]:
+    quote = demo.first(Quote, Quote.status == QuoteStatus.SENT)
+    return {"about": await quote, "body": "Could you start on Monday?\nThanks."}
 
 
 async def _decide(demo: Demo) -> dict[str, Any]:

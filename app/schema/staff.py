@@ -15,6 +15,7 @@ from app.schema.build import GatewaySchema, build_schema
 from app.schema.catalog import CatalogMutation, CatalogQuery, RequestableItem
 from app.schema.customers import Contact, Customer, CustomerMutation, Site
 from app.schema.jobs import Job
+from app.schema.messages import Message, MessagesMutation, MessagesQuery, MessageThread
 from app.schema.permissions import Public, RequiresRole, guarded
 from app.schema.portal_settings import PortalSettingsMutation, PortalSettingsQuery
 from app.schema.relay import connection, node_field
@@ -30,12 +31,13 @@ class Mutation(
     CatalogMutation,
     RequestsMutation,
     PortalSettingsMutation,
+    MessagesMutation,
 ):
     pass
 
 
 @strawberry.type
-class Query(CatalogQuery, RequestsQuery, PortalSettingsQuery, AuditQuery):
+class Query(CatalogQuery, RequestsQuery, PortalSettingsQuery, AuditQuery, MessagesQuery):
     node: relay.Node | None = node_field()
 
     @strawberry.field(
@@ -70,6 +72,8 @@ def staff_schema(*, production: bool) -> GatewaySchema:
             Contact,
             Customer,
             Job,
+            Message,
+            MessageThread,
             Rental,
             RequestableItem,
             ServiceRequest,

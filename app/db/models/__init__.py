@@ -26,7 +26,7 @@ from app.db.models.invoices import (
     StripeEventOutcome,
 )
 from app.db.models.jobs import Job, JobStatus, JobVisit, VisitStatus
-from app.db.models.messages import Message, MessageThread, ThreadSubject
+from app.db.models.messages import Message, MessageNotice, MessageThread, ThreadSubject
 from app.db.models.outbox import OutboxEmail, OutboxStatus
 from app.db.models.portal import PortalAccount, PortalMembership
 from app.db.models.quotes import Quote, QuoteLine, QuoteStatus
@@ -53,6 +53,7 @@ __all__ = [
     "JobStatus",
     "JobVisit",
     "Message",
+    "MessageNotice",
     "MessageThread",
     "OneTimeToken",
     "OutboxEmail",

@@ -41,6 +41,7 @@ from app.schema.portal.customers import Contact, Customer, Rental, Site
 from app.schema.portal.diaries import Appointment
 from app.schema.portal.invoices import Invoice, InvoiceMutation
 from app.schema.portal.jobs import Job, Visit
+from app.schema.portal.messages import Message, MessagesMutation, MessagesQuery, MessageThread
 from app.schema.portal.people import PeopleMutation
 from app.schema.portal.properties import PropertiesMutation
 from app.schema.portal.quotes import Quote, QuotesMutation
@@ -60,12 +61,13 @@ class Mutation(
     PropertiesMutation,
     InvoiceMutation,
     PeopleMutation,
+    MessagesMutation,
 ):
     pass
 
 
 @strawberry.type
-class Query(BrandingQuery):
+class Query(BrandingQuery, MessagesQuery):
     node: relay.Node | None = node_field()
 
     @strawberry.field(
@@ -294,6 +296,8 @@ def portal_schema(*, production: bool) -> GatewaySchema:
             Customer,
             Invoice,
             Job,
+            Message,
+            MessageThread,
             PortalAccount,
             PortalUser,
             Quote,
