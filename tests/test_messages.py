@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
 import httpx
+import pytest
 import sqlalchemy as sa
 from sqlmodel import col
-from strawberry.relay import to_base64
+from strawberry.relay import from_base64, to_base64
 
 from app.auth.passwords import hash_password
 from app.db.base import utcnow
@@ -40,8 +42,12 @@ from app.db.models import (
 )
 from app.db.scope import SYSTEM
 from app.db.session import Database
+from app.mail import OutboxWorker
+from app.mail.setup import mail_worker
+from app.messages.notices import send_message_notices
 from app.schema.trusted import OPERATIONS
 from app.settings import Settings
+from tests.conftest import make_settings
 from tests.support import (
     PORTAL,
     STAFF,
@@ -53,6 +59,7 @@ from tests.support import (
     portal_token,
     staff_token,
 )
+from tests.test_mail import Clock, SmtpServer
 
 SEND = "mutation($about: ID!, $body: String!) { sendMessage(about: $about, body: $body) { id body authorName thread { id title } } }"  # noqa: E501
 THREADS = "{ unreadMessageCount messageThreads { edges { node { id title subjectType subjectId unreadCount } } } }"  # noqa: E501
@@ -66,6 +73,14 @@ THREAD = """query($about: ID!, $first: Int, $after: String) {
     }
   }
 }"""
+
+
+@pytest.fixture
+def mailbox() -> Iterator[SmtpServer]:
+    server = SmtpServer()
+    server.start()
+    yield server
+    server.stop()
 
 
 @dataclass
@@ -493,3 +508,101 @@ async def test_e13_the_threads_list_and_a_thread_cost_the_same_statements_at_10_
     # The sign-in state, the badge, the page of threads, their unread counts, the businesses;
     # and the sign-in state, the thread, its messages, its unread count, its business.
     assert counts == {10: (5, 5), 200: (5, 5)}
+
+
+async def test_e13_an_unread_message_is_emailed_once_after_the_delay_to_who_may_read_it(
+    db: Database, database_url: str, client: httpx.AsyncClient, mailbox: SmtpServer
+) -> None:
+    settings = make_settings(database_url, smtp_url=mailbox.url)
+    w = await world(db, settings)
+    clock = Clock()
+    worker = OutboxWorker(db, settings)
+    assert "errors" not in await send(client, w, "dispatcher", w.ids["job"], "We come Monday")
+    assert "errors" not in await send(client, w, "ann", w.ids["invoice"], "Paid it")
+    # Not yet: the business's delay (15 minutes by default) has not passed.
+    clock.advance(minutes=14)
+    assert await send_message_notices(db, settings, now=clock) == 0
+    clock.advance(minutes=2)
+    assert await send_message_notices(db, settings, now=clock) == 3
+    assert await worker.deliver_due() == 3
+    # Everyone who sees the job: both company users and the site's contact; not the other
+    # customer, and nobody about the office's own unread message.
+    assert sorted(mailbox.inbox.recipients) == ["ann@a.example", "ben@a.example", "sid@a.example"]
+    message = mailbox.inbox.messages[0]
+    assert message["Subject"] == f"New message from {w.tenant.name}: Job J-1"
+    text = message.get_body(preferencelist=("plain",))
+    assert text is not None
+    thread_id = to_base64("MessageThread", str(await _thread_of(db, w.ids["job"])))
+    assert f"http://127.0.0.1:8000/portal/msgs/messages/{thread_id}" in text.get_content()
+
+    # Once until they read it, however many more messages wait.
+    assert "errors" not in await send(client, w, "dispatcher", w.ids["job"], "Or Tuesday")
+    clock.advance(minutes=30)
+    assert await send_message_notices(db, settings, now=clock) == 0
+    read = await gql(client, READ, {"id": thread_id}, path=PORTAL, token=w.tokens["sid"])
+    assert "errors" not in read, read
+    assert "errors" not in await send(client, w, "dispatcher", w.ids["job"], "Confirmed")
+    assert await send_message_notices(db, settings) == 0
+    clock = Clock()
+    clock.advance(minutes=16)
+    assert await send_message_notices(db, settings, now=clock) == 3
+    assert await worker.deliver_due() == 3
+    assert len(mailbox.inbox.messages) == 6
+
+
+async def test_e13_the_business_sets_the_delay_and_the_mail_worker_sends_the_notices(
+    db: Database, database_url: str, client: httpx.AsyncClient, mailbox: SmtpServer
+) -> None:
+    settings = make_settings(database_url, smtp_url=mailbox.url)
+    w = await world(db, settings)
+    async with db.transaction(SYSTEM) as session:
+        await session.execute(
+            sa.update(Tenant).where(col(Tenant.id) == w.tenant.id).values(message_notice_minutes=0)
+        )
+    assert "errors" not in await send(client, w, "owner", w.ids["invoice"], "Due Friday")
+    assert await mail_worker(db, settings).deliver_due() == 2
+    # Invoices are the company's: its two users, never the site contact.
+    assert sorted(mailbox.inbox.recipients) == ["ann@a.example", "ben@a.example"]
+    assert await mail_worker(db, settings).deliver_due() == 0
+
+
+async def _thread_of(db: Database, about: str) -> uuid.UUID:
+    async with db.session(SYSTEM) as session:
+        found = await session.scalar(
+            sa.select(col(MessageThread.id)).where(
+                col(MessageThread.subject_id) == uuid.UUID(from_base64(about)[1])
+            )
+        )
+    assert found is not None
+    return uuid.UUID(str(found))
+
+
+async def test_e13_a_manager_sets_the_notice_delay_and_first_names_within_bounds(
+    db: Database, settings: Settings, client: httpx.AsyncClient
+) -> None:
+    w = await world(db, settings)
+    change = """mutation($input: PortalSettingsChanges!) { updatePortalSettings(input: $input) {
+        messageNoticeMinutes messageStaffFirstNames } }"""
+    for wrong in (-1, 10081, None):
+        refused = await gql(
+            client, change, {"input": {"messageNoticeMinutes": wrong}}, token=w.tokens["owner"]
+        )
+        assert error_codes(refused) == ["INVALID_INPUT"], refused
+        assert refused["errors"][0]["extensions"]["field"] == "messageNoticeMinutes"
+    changed = await gql(
+        client,
+        change,
+        {"input": {"messageNoticeMinutes": 60, "messageStaffFirstNames": True}},
+        token=w.tokens["owner"],
+    )
+    assert changed["data"]["updatePortalSettings"] == {
+        "messageNoticeMinutes": 60,
+        "messageStaffFirstNames": True,
+    }
+    async with db.session(SYSTEM) as session:
+        tenant = await session.get(Tenant, w.tenant.id)
+    assert tenant is not None and tenant.message_notice_minutes == 60
+    refused = await gql(
+        client, change, {"input": {"messageNoticeMinutes": 5}}, token=w.tokens["dispatcher"]
+    )
+    assert error_codes(refused) == ["ROLE_FORBIDDEN"]

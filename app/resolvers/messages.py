@@ -32,9 +32,11 @@ from app.db.models import (
     Quote,
     ServiceRequest,
     StaffRole,
+    Tenant,
     ThreadSubject,
 )
 from app.errors import NotFound
+from app.messages.notices import notice_due
 from app.resolvers.pagination import Page, keyset_page, tenant_page
 from app.validation import checked_text
 
@@ -221,6 +223,10 @@ async def _send(ctx: Context, *, type_name: str, row_id: uuid.UUID, text: str) -
                 raise NotFound(f"There is no such {label.lower()}.", field="about")
         now = utcnow()
         thread.last_message_at = now
+        if isinstance(ctx.viewer, StaffViewer) and thread.customer_notice_due_at is None:
+            tenant = await session.get(Tenant, thread.tenant_id)
+            assert tenant is not None
+            thread.customer_notice_due_at = notice_due(tenant, now)
         session.add(thread)
         await session.flush()
         message = Message(
@@ -272,6 +278,7 @@ async def mark_read(ctx: Context, *, thread_id: uuid.UUID) -> MessageThread:
             .execution_options(synchronize_session=False)
         )
         if customer:
+            thread.customer_notice_due_at = None
             await session.execute(
                 sa.delete(MessageNotice)
                 .where(

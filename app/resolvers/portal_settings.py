@@ -22,6 +22,9 @@ from app.resolvers.audit import audit_entry, changes
 from app.resolvers.customers import row_of, staff_tenant
 from app.validation import checked_colour, checked_identifier, checked_stripe_account
 
+# A week: a message waits no longer than that before its customer is told.
+NOTICE_MINUTES_MAX = 7 * 24 * 60
+
 
 def _modules(modules: Sequence[PortalModule]) -> list[str]:
     """A module set as stored: each once, in the ladder's order."""
@@ -76,7 +79,13 @@ def _checked(values: Mapping[str, Any]) -> dict[str, Any]:
             checked[name] = checked_identifier(value or "")
         elif name == "stripe_account_id":
             checked[name] = checked_stripe_account(value)
-        elif name in ("portal_enabled", "invoice_visibility"):
+        elif name == "message_notice_minutes":
+            if value is None or not 0 <= value <= NOTICE_MINUTES_MAX:
+                raise AppError(
+                    f"Give 0 to {NOTICE_MINUTES_MAX} minutes.", field="messageNoticeMinutes"
+                )
+            checked[name] = value
+        elif name in ("portal_enabled", "invoice_visibility", "message_staff_first_names"):
             if value is None:
                 raise AppError("This cannot be null.", field=_camel(name))
             checked[name] = value

@@ -26,6 +26,8 @@ class MessageThread(TenantOwned, table=True):
         tenant_fk(["customer_id"], "customers"),
         tenant_index("message_threads", "subject_type", "subject_id", unique=True),
         tenant_index("message_threads", "customer_id"),
+        # The notice sweep finds the due threads of every tenant.
+        sa.Index("ix_message_threads_customer_notice_due_at", "customer_notice_due_at"),
     )
 
     customer_id: uuid.UUID
@@ -34,6 +36,9 @@ class MessageThread(TenantOwned, table=True):
     # What it is about as both sides name it ("Job J-1001"), set when the thread starts.
     title: str = Field(default="", max_length=255)
     last_message_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # When the customer's users are to be emailed about the office's unread messages: set by
+    # the first message they have not read, cleared once they are emailed or read it.
+    customer_notice_due_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class Message(TenantOwned, table=True):

@@ -38,6 +38,14 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("title", sa.String(length=255), nullable=False, server_default="")
         )
+        batch_op.add_column(
+            sa.Column(
+                "customer_notice_due_at", app.db.base.UTCDateTime(timezone=True), nullable=True
+            )
+        )
+        batch_op.create_index(
+            "ix_message_threads_customer_notice_due_at", ["customer_notice_due_at"], unique=False
+        )
     with op.batch_alter_table("messages", schema=None) as batch_op:
         batch_op.add_column(
             sa.Column("author_name", sa.String(length=200), nullable=False, server_default="")
@@ -77,8 +85,11 @@ def downgrade() -> None:
     with op.batch_alter_table("message_notices", schema=None) as batch_op:
         batch_op.drop_index("uq_message_notices_thread_id_account_id")
     op.drop_table("message_notices")
+    with op.batch_alter_table("message_threads", schema=None) as batch_op:
+        batch_op.drop_index("ix_message_threads_customer_notice_due_at")
     for table, column in (
         ("messages", "author_name"),
+        ("message_threads", "customer_notice_due_at"),
         ("message_threads", "title"),
         ("tenants", "message_staff_first_names"),
         ("tenants", "message_notice_minutes"),
