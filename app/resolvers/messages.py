@@ -9,8 +9,11 @@ marks the thread read.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from app.auth.resolve import viewer_again
 from app.auth.viewer import PortalViewer, StaffViewer
 from app.context import Context
 from app.dataloaders.messages import customer_side, unread_criteria
@@ -36,8 +40,15 @@ from app.db.models import (
     ThreadSubject,
 )
 from app.errors import NotFound
+from app.messages.live import LiveEvent
 from app.messages.notices import notice_due
-from app.resolvers.pagination import Page, keyset_page, tenant_page
+from app.resolvers.pagination import (
+    MAX_PAGE_SIZE,
+    Page,
+    decode_cursor,
+    keyset_page,
+    tenant_page,
+)
 from app.validation import checked_text
 
 BODY_MAX = 4000
@@ -234,6 +245,11 @@ async def _send(ctx: Context, *, type_name: str, row_id: uuid.UUID, text: str) -
         )
         _authored(ctx, message)
         session.add(message)
+        event = LiveEvent("message", thread.tenant_id, thread.customer_id, message.id)
+        if ctx.live is not None:
+            await ctx.live.stage(session, event)
+    if ctx.live is not None:
+        await ctx.live.committed(event)
     return Sent(message=message, thread=thread)
 
 
@@ -289,3 +305,102 @@ async def mark_read(ctx: Context, *, thread_id: uuid.UUID) -> MessageThread:
             )
     ctx.loaders.message_thread_by_id.prime(thread.id, thread)
     return thread
+
+
+class AccessEnded(Exception):
+    """The viewer of a live connection may no longer use it."""
+
+
+class LiveEventsLost(Exception):
+    """This worker could not hear every event; the subscriber resumes from its cursor."""
+
+
+async def _still_allowed(ctx: Context) -> None:
+    """Reads the connection's viewer again (one statement): signed out, switched off or
+    with nothing left to see ends the connection; otherwise its scope is brought up to date
+    and what the last event loaded is forgotten."""
+    assert ctx.sign_in is not None, "a subscription runs on a signed-in connection"
+    viewer = await viewer_again(ctx.db, ctx.sign_in)
+    if isinstance(viewer, PortalViewer):
+        if viewer.refusal is not None or not viewer.grants:
+            raise AccessEnded("Your portal access is switched off.")
+    elif not isinstance(viewer, StaffViewer):
+        raise AccessEnded("You are signed out.")
+    ctx.viewer = viewer
+    ctx.forget_scope()
+
+
+def _may_concern(ctx: Context, event: LiveEvent) -> bool:
+    """Whether an event could be of a record the viewer reads, before reading it."""
+    viewer = ctx.viewer
+    if isinstance(viewer, StaffViewer):
+        return event.tenant_id == viewer.tenant_id
+    assert isinstance(viewer, PortalViewer)
+    return any(
+        grant.tenant_id == event.tenant_id and grant.customer_id == event.customer_id
+        for grant in viewer.grants
+    )
+
+
+def _messages_reached(ctx: Context) -> sa.Select[tuple[Message]]:
+    statement = sa.select(Message)
+    reach = _reach(ctx)
+    if reach:
+        statement = statement.where(
+            col(Message.thread_id).in_(sa.select(col(MessageThread.id)).where(*reach))
+        )
+    return statement
+
+
+async def _missed(ctx: Context, after: str) -> list[Message]:
+    """The messages the viewer may read written after a message's cursor, oldest first
+    (at most a page: a client far behind reloads its threads)."""
+    sent_at, message_id = decode_cursor(after, datetime)
+    async with ctx.db.session(ctx.scope) as session:
+        rows = await session.scalars(
+            _messages_reached(ctx)
+            .where(
+                sa.or_(
+                    col(Message.created_at) > sent_at,
+                    sa.and_(col(Message.created_at) == sent_at, col(Message.id) > message_id),
+                )
+            )
+            .order_by(col(Message.created_at), col(Message.id))
+            .limit(MAX_PAGE_SIZE)
+        )
+        return list(rows)
+
+
+async def live_messages(ctx: Context, *, after: str | None) -> AsyncIterator[Message]:
+    """Every message the viewer may read, as it is committed on any worker; from `after`
+    (a message's cursor) first when given. Access is checked again for every event and
+    while none comes; losing it raises `AccessEnded`."""
+    live = ctx.live
+    assert live is not None, "subscriptions run where live events are set up"
+    async with live.listen() as queue:
+        delivered: set[uuid.UUID] = set()
+        if after is not None:
+            for row in await _missed(ctx, after):
+                delivered.add(row.id)
+                yield row
+        while True:
+            try:
+                delivery = await asyncio.wait_for(
+                    queue.get(), ctx.settings.live_access_check_seconds
+                )
+            except TimeoutError:
+                await _still_allowed(ctx)
+                continue
+            if delivery is None:
+                raise LiveEventsLost("Live events were interrupted; resume from your cursor.")
+            await _still_allowed(ctx)
+            if delivery.kind != "message" or not _may_concern(ctx, delivery):
+                continue
+            if delivery.row_id in delivered:
+                continue
+            async with ctx.db.session(ctx.scope) as session:
+                reached = await session.scalar(
+                    _messages_reached(ctx).where(col(Message.id) == delivery.row_id)
+                )
+            if reached is not None:
+                yield reached

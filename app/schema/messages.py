@@ -4,6 +4,7 @@ thread, a TECHNICIAN on those of the jobs they have a visit on."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncGenerator
 from datetime import datetime
 from typing import Annotated
 
@@ -15,10 +16,12 @@ from app.db import models
 from app.db.models import StaffRole
 from app.errors import NotFound
 from app.resolvers import messages
+from app.resolvers.pagination import encode_cursor
 from app.schema.accounts import StaffUser
 from app.schema.customers import Customer, customer_of
 from app.schema.permissions import RequiresRole, guarded
 from app.schema.relay import LoadedNode, connection, parse_uuid, uuid_of
+from app.websocket import closed_when_refused
 
 # S1: technicians read and write the threads of their own jobs; the office every thread.
 MESSAGES_ROLE = StaffRole.TECHNICIAN
@@ -74,6 +77,10 @@ class Message(LoadedNode):
     author_name: str = strawberry.field(description="The author's name as it was then.")
     from_customer: bool = strawberry.field(description="Whether a portal user wrote it.")
     row: strawberry.Private[models.Message]
+
+    @strawberry.field(description="Where it stands among messages: `after` resumes from it.")
+    def cursor(self) -> str:
+        return encode_cursor(self.row.created_at, self.row.id)
 
     @classmethod
     def from_row(cls, row: models.Message) -> Message:
@@ -212,3 +219,18 @@ class MessagesMutation:
             info.context, thread_id=uuid_of(id, "MessageThread", field="id")
         )
         return MessageThread.from_row(row)
+
+
+@strawberry.type
+class MessagesSubscription:
+    @strawberry.subscription(
+        description="Each new message of a conversation you may read, as it is sent; give"
+        " the cursor of the last one you have (`after`) to get those you missed first.",
+        extensions=guarded(RequiresRole(MESSAGES_ROLE)),
+    )
+    async def message_added(
+        self, info: Info, after: str | None = None
+    ) -> AsyncGenerator[Message, None]:
+        rows = messages.live_messages(info.context, after=after)
+        async for row in closed_when_refused(info.context, rows):
+            yield Message.from_row(row)

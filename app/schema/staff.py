@@ -15,7 +15,13 @@ from app.schema.build import GatewaySchema, build_schema
 from app.schema.catalog import CatalogMutation, CatalogQuery, RequestableItem
 from app.schema.customers import Contact, Customer, CustomerMutation, Site
 from app.schema.jobs import Job
-from app.schema.messages import Message, MessagesMutation, MessagesQuery, MessageThread
+from app.schema.messages import (
+    Message,
+    MessagesMutation,
+    MessagesQuery,
+    MessagesSubscription,
+    MessageThread,
+)
 from app.schema.permissions import Public, RequiresRole, guarded
 from app.schema.portal_settings import PortalSettingsMutation, PortalSettingsQuery
 from app.schema.relay import connection, node_field
@@ -33,6 +39,11 @@ class Mutation(
     PortalSettingsMutation,
     MessagesMutation,
 ):
+    pass
+
+
+@strawberry.type
+class Subscription(MessagesSubscription):
     pass
 
 
@@ -67,6 +78,7 @@ def staff_schema(*, production: bool) -> GatewaySchema:
     return build_schema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         types=[
             AuditEntry,
             Contact,

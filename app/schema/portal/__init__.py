@@ -41,7 +41,13 @@ from app.schema.portal.customers import Contact, Customer, Rental, Site
 from app.schema.portal.diaries import Appointment
 from app.schema.portal.invoices import Invoice, InvoiceMutation
 from app.schema.portal.jobs import Job, Visit
-from app.schema.portal.messages import Message, MessagesMutation, MessagesQuery, MessageThread
+from app.schema.portal.messages import (
+    Message,
+    MessagesMutation,
+    MessagesQuery,
+    MessagesSubscription,
+    MessageThread,
+)
 from app.schema.portal.people import PeopleMutation
 from app.schema.portal.properties import PropertiesMutation
 from app.schema.portal.quotes import Quote, QuotesMutation
@@ -63,6 +69,11 @@ class Mutation(
     PeopleMutation,
     MessagesMutation,
 ):
+    pass
+
+
+@strawberry.type
+class Subscription(MessagesSubscription):
     pass
 
 
@@ -288,6 +299,7 @@ def portal_schema(*, production: bool) -> GatewaySchema:
     return build_schema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         types=[
             Appointment,
             Certificate,

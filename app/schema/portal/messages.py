@@ -3,7 +3,7 @@ job, quote, invoice and request they see, and no other."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import AsyncGenerator, Awaitable
 from datetime import datetime
 from typing import Annotated
 
@@ -15,6 +15,7 @@ from app.context import Info
 from app.dataloaders.base import then
 from app.db import models
 from app.resolvers import messages
+from app.resolvers.pagination import encode_cursor
 from app.schema.messages import About, Body, ThreadSubject, about_of, subject_id_of
 from app.schema.permissions import RequiresPortalUser, guarded
 from app.schema.portal.common import (
@@ -24,6 +25,7 @@ from app.schema.portal.common import (
     contractor_of,
 )
 from app.schema.relay import LoadedNode, connection, uuid_of
+from app.websocket import closed_when_refused
 
 
 def _author(row: models.Message, tenant: models.Tenant | None) -> str:
@@ -45,6 +47,10 @@ class Message(LoadedNode):
     sent_at: datetime
     from_contractor: bool = strawberry.field(description="Whether the contractor wrote it.")
     row: strawberry.Private[models.Message]
+
+    @strawberry.field(description="Where it stands among messages: `after` resumes from it.")
+    def cursor(self) -> str:
+        return encode_cursor(self.row.created_at, self.row.id)
 
     @classmethod
     def from_row(cls, row: models.Message) -> Message:
@@ -186,3 +192,18 @@ class MessagesMutation:
             info.context, thread_id=uuid_of(id, "MessageThread", field="id")
         )
         return MessageThread.from_row(row)
+
+
+@strawberry.type
+class MessagesSubscription:
+    @strawberry.subscription(
+        description="Each new message of a conversation you may read, as it is sent; give"
+        " the cursor of the last one you have (`after`) to get those you missed first.",
+        extensions=guarded(RequiresPortalUser()),
+    )
+    async def message_added(
+        self, info: Info, after: str | None = None
+    ) -> AsyncGenerator[Message, None]:
+        rows = messages.live_messages(info.context, after=after)
+        async for row in closed_when_refused(info.context, rows):
+            yield Message.from_row(row)
