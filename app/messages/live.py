@@ -61,6 +61,17 @@ class LiveEvent:
             return None
 
 
+async def stage(live: LiveEvents | None, session: AsyncSession, event: LiveEvent) -> None:
+    """`LiveEvents.stage`, where live events are set up (they are not in a bare context)."""
+    if live is not None:
+        await live.stage(session, event)
+
+
+async def committed(live: LiveEvents | None, event: LiveEvent) -> None:
+    if live is not None:
+        await live.committed(event)
+
+
 # Put in a subscriber's queue when the worker can no longer promise it every event.
 LOST = None
 Delivery = LiveEvent | None

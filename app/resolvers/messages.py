@@ -40,7 +40,8 @@ from app.db.models import (
     ThreadSubject,
 )
 from app.errors import NotFound
-from app.messages.live import LiveEvent
+from app.messages import live
+from app.messages.live import Delivery, LiveEvent
 from app.messages.notices import notice_due
 from app.resolvers.pagination import (
     MAX_PAGE_SIZE,
@@ -246,10 +247,8 @@ async def _send(ctx: Context, *, type_name: str, row_id: uuid.UUID, text: str) -
         _authored(ctx, message)
         session.add(message)
         event = LiveEvent("message", thread.tenant_id, thread.customer_id, message.id)
-        if ctx.live is not None:
-            await ctx.live.stage(session, event)
-    if ctx.live is not None:
-        await ctx.live.committed(event)
+        await live.stage(ctx.live, session, event)
+    await live.committed(ctx.live, event)
     return Sent(message=message, thread=thread)
 
 
@@ -371,36 +370,45 @@ async def _missed(ctx: Context, after: str) -> list[Message]:
         return list(rows)
 
 
+async def live_deliveries(ctx: Context, queue: asyncio.Queue[Delivery]) -> AsyncIterator[LiveEvent]:
+    """The events of a live queue that may concern the viewer, each after its access is read
+    again; while none comes, access is read again every `live_access_check_seconds`. Losing
+    access raises `AccessEnded`; a worker that lost events raises `LiveEventsLost`."""
+    while True:
+        try:
+            delivery = await asyncio.wait_for(queue.get(), ctx.settings.live_access_check_seconds)
+        except TimeoutError:
+            await _still_allowed(ctx)
+            continue
+        if delivery is None:
+            raise LiveEventsLost("Live events were interrupted; resume from your cursor.")
+        await _still_allowed(ctx)
+        if _may_concern(ctx, delivery):
+            yield delivery
+
+
+async def visible_message(ctx: Context, message_id: uuid.UUID) -> Message | None:
+    async with ctx.db.session(ctx.scope) as session:
+        found: Message | None = await session.scalar(
+            _messages_reached(ctx).where(col(Message.id) == message_id)
+        )
+    return found
+
+
 async def live_messages(ctx: Context, *, after: str | None) -> AsyncIterator[Message]:
     """Every message the viewer may read, as it is committed on any worker; from `after`
-    (a message's cursor) first when given. Access is checked again for every event and
-    while none comes; losing it raises `AccessEnded`."""
-    live = ctx.live
-    assert live is not None, "subscriptions run where live events are set up"
-    async with live.listen() as queue:
+    (a message's cursor) first when given."""
+    events = ctx.live
+    assert events is not None, "subscriptions run where live events are set up"
+    async with events.listen() as queue:
         delivered: set[uuid.UUID] = set()
         if after is not None:
             for row in await _missed(ctx, after):
                 delivered.add(row.id)
                 yield row
-        while True:
-            try:
-                delivery = await asyncio.wait_for(
-                    queue.get(), ctx.settings.live_access_check_seconds
-                )
-            except TimeoutError:
-                await _still_allowed(ctx)
+        async for event in live_deliveries(ctx, queue):
+            if event.kind != "message" or event.row_id in delivered:
                 continue
-            if delivery is None:
-                raise LiveEventsLost("Live events were interrupted; resume from your cursor.")
-            await _still_allowed(ctx)
-            if delivery.kind != "message" or not _may_concern(ctx, delivery):
-                continue
-            if delivery.row_id in delivered:
-                continue
-            async with ctx.db.session(ctx.scope) as session:
-                reached = await session.scalar(
-                    _messages_reached(ctx).where(col(Message.id) == delivery.row_id)
-                )
-            if reached is not None:
-                yield reached
+            heard = await visible_message(ctx, event.row_id)
+            if heard is not None:
+                yield heard

@@ -22,6 +22,7 @@ from app.schema.messages import (
     MessagesSubscription,
     MessageThread,
 )
+from app.schema.notifications import NotificationsSubscription
 from app.schema.permissions import Public, RequiresRole, guarded
 from app.schema.portal_settings import PortalSettingsMutation, PortalSettingsQuery
 from app.schema.relay import connection, node_field
@@ -43,7 +44,7 @@ class Mutation(
 
 
 @strawberry.type
-class Subscription(MessagesSubscription):
+class Subscription(MessagesSubscription, NotificationsSubscription):
     pass
 
 

@@ -1,0 +1,77 @@
+"""What the office hears live (E15): new portal requests, customers' messages and quote
+decisions, each with the badges as they stand after it. Each kind goes to the roles that
+see its list: requests and quote decisions to the inbox's, messages to whoever may read
+their thread."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+
+from app.auth.viewer import StaffViewer
+from app.context import Context
+from app.db.base import utcnow
+from app.db.models import StaffRole
+from app.messages.live import LiveEvent
+from app.resolvers import requests
+from app.resolvers.messages import live_deliveries, unread_total, visible_message
+
+# S1: the inbox's role also sees what customers decide on quotes.
+INBOX_ROLE = StaffRole.ASSISTANT_MANAGER
+
+
+class ActivityKind(enum.Enum):
+    REQUEST_SUBMITTED = "REQUEST_SUBMITTED"
+    MESSAGE_RECEIVED = "MESSAGE_RECEIVED"
+    QUOTE_DECIDED = "QUOTE_DECIDED"
+
+
+@dataclass(frozen=True, slots=True)
+class Activity:
+    kind: ActivityKind
+    subject_type: str
+    subject_id: uuid.UUID
+    at: datetime
+    # The badges after it: null where the viewer's role does not see that list.
+    new_requests: int | None
+    unread_messages: int
+
+
+async def _heard(ctx: Context, event: LiveEvent) -> tuple[ActivityKind, str] | None:
+    viewer = ctx.viewer
+    assert isinstance(viewer, StaffViewer)
+    inbox = viewer.role.at_least(INBOX_ROLE)
+    if event.kind == "request" and inbox:
+        return ActivityKind.REQUEST_SUBMITTED, "ServiceRequest"
+    if event.kind == "quote" and inbox:
+        return ActivityKind.QUOTE_DECIDED, "Quote"
+    if event.kind == "message":
+        message = await visible_message(ctx, event.row_id)
+        if message is not None and message.author_account_id is not None:
+            return ActivityKind.MESSAGE_RECEIVED, "Message"
+    return None
+
+
+async def office_activity(ctx: Context) -> AsyncIterator[Activity]:
+    events = ctx.live
+    assert events is not None, "subscriptions run where live events are set up"
+    async with events.listen() as queue:
+        async for event in live_deliveries(ctx, queue):
+            heard = await _heard(ctx, event)
+            if heard is None:
+                continue
+            viewer = ctx.viewer
+            assert isinstance(viewer, StaffViewer)
+            yield Activity(
+                kind=heard[0],
+                subject_type=heard[1],
+                subject_id=event.row_id,
+                at=utcnow(),
+                new_requests=(
+                    await requests.unread_count(ctx) if viewer.role.at_least(INBOX_ROLE) else None
+                ),
+                unread_messages=await unread_total(ctx),
+            )
