@@ -21,7 +21,7 @@ import pytest
 import sqlalchemy as sa
 import websockets
 from sqlmodel import col
-from strawberry.relay import from_base64
+from strawberry.relay import from_base64, to_base64
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
@@ -474,3 +474,38 @@ async def test_h8_the_stock_graphql_ws_client_subscribes_with_the_contract_opera
     ]
     assert events[0]["thread"]["title"] == "Job J-1"
     assert lines[2] == {"done": True}
+
+
+@pytest.mark.parametrize("change", ["staff_switch", "sign_out", "tenant_switch"])
+async def test_sec37_an_access_change_ends_subscriptions_without_waiting_for_a_check(
+    db: Database, database_url: str, settings: Settings, change: str
+) -> None:
+    w = await world(db, settings)
+    async with db.session(SYSTEM) as session:
+        ann = await session.scalar(
+            sa.select(col(Contact.id)).where(col(Contact.email) == "ann@a.example")
+        )
+    # Checks that come only once a minute: what ends the subscription is the change itself.
+    with server_on(database_url, PORTAL_LIVE_ACCESS_CHECK_SECONDS="60") as server:
+        async with (
+            httpx.AsyncClient(base_url=server.url, timeout=30) as http,
+            subscribed(server, w, "ann") as socket,
+        ):
+            if change == "staff_switch":
+                query = "mutation($id: ID!) { setContactPortalAccess(contactId: $id, enabled:"
+                query += " false) { id } }"
+                variables = {"id": to_base64("Contact", str(ann))}
+                path, who = STAFF, "owner"
+            elif change == "sign_out":
+                query, variables, path, who = "mutation { signOut }", {}, PORTAL, "ann"
+            else:
+                query = "mutation { updatePortalSettings(input: {portalEnabled: false}) {"
+                query += " portalEnabled } }"
+                variables, path, who = {}, STAFF, "owner"
+            done = await http.post(
+                path,
+                json={"query": query, "variables": variables},
+                headers={"authorization": f"Bearer {w.tokens[who]}"},
+            )
+            assert "errors" not in done.json(), done.text
+            assert await _close_code(socket, wait=10) == 4403

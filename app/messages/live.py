@@ -32,6 +32,8 @@ from redis import asyncio as aioredis
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db.scope import SYSTEM
+from app.db.session import Database
 from app.settings import Settings
 
 logger = logging.getLogger("app.live")
@@ -70,6 +72,23 @@ async def stage(live: LiveEvents | None, session: AsyncSession, event: LiveEvent
 async def committed(live: LiveEvents | None, event: LiveEvent) -> None:
     if live is not None:
         await live.committed(event)
+
+
+NOBODY_IN_PARTICULAR = uuid.UUID(int=0)
+# Someone's access changed (signed out, switched off): every live viewer reads its own again
+# at once, rather than at its next check.
+ACCESS_CHANGED = LiveEvent(
+    "access", NOBODY_IN_PARTICULAR, NOBODY_IN_PARTICULAR, NOBODY_IN_PARTICULAR
+)
+
+
+async def announce(live: LiveEvents | None, db: Database, event: LiveEvent) -> None:
+    """Sends an event of something already committed, in a transaction of its own."""
+    if live is None:
+        return
+    async with db.transaction(SYSTEM) as session:
+        await live.stage(session, event)
+    await live.committed(event)
 
 
 # Put in a subscriber's queue when the worker can no longer promise it every event.

@@ -18,6 +18,7 @@ from app.context import Context
 from app.db.models import Customer, PortalModule, StoredFile, Tenant
 from app.errors import AppError, ErrorCode
 from app.files import Logo, stored_logo
+from app.messages.live import ACCESS_CHANGED, announce
 from app.resolvers.audit import audit_entry, changes
 from app.resolvers.customers import row_of, staff_tenant
 from app.validation import checked_colour, checked_identifier, checked_stripe_account
@@ -110,6 +111,8 @@ async def update_settings(ctx: Context, *, values: Mapping[str, Any]) -> Tenant:
     async with ctx.db.transaction(ctx.scope) as session:
         tenant = await _tenant(ctx, session)
         _audited(ctx, session, tenant, "portal_settings.updated", checked)
+    if "portal_enabled" in checked:
+        await announce(ctx.live, ctx.db, ACCESS_CHANGED)
     return tenant
 
 
@@ -185,6 +188,8 @@ async def update_customer_portal(
         except IntegrityError as error:
             # Another customer took the identifier since the check above.
             raise _identifier_taken() from error
+    if "portal_enabled" in checked:
+        await announce(ctx.live, ctx.db, ACCESS_CHANGED)
     return customer
 
 
