@@ -16,9 +16,11 @@ from strawberry.relay import to_base64
 from app.db.models import Contact, OutboxEmail, Site
 from app.db.scope import SYSTEM
 from app.db.session import Database
+from app.messages.activity_emails import send_activity_emails
 from app.settings import Settings
 from tests.support import PORTAL, STAFF, error_codes, gql, make_requests
-from tests.test_messages import world
+from tests.test_mail import Clock
+from tests.test_messages import SEND, world
 from tests.test_messages_live import QUIET, _next, _send, connected, server_on
 from tests.test_staff_requests import CONVERT, _inbox_staff, gid
 
@@ -143,3 +145,69 @@ async def test_e15_the_office_hears_requests_messages_and_quote_decisions_live_w
         ("MESSAGE_RECEIVED", None, 1)
     ]
     assert technician[0]["kind"] == "MESSAGE_RECEIVED"
+
+
+SET_EMAILS = "mutation($p: ActivityEmails!) { setActivityEmails(preference: $p) }"
+
+
+async def test_e15_staff_are_emailed_what_customers_did_as_each_prefers(
+    db: Database, client: httpx.AsyncClient, settings: Settings
+) -> None:
+    w = await world(db, settings)
+    # Before anyone asks for emails: never told.
+    await _send_portal(client, w, "ann", "quote", "Before")
+    for who, preference in (("owner", "INSTANT"), ("dispatcher", "DAILY"), ("elsewhere", "NONE")):
+        chosen = await gql(client, SET_EMAILS, {"p": preference}, token=w.tokens[who])
+        assert chosen["data"] == {"setActivityEmails": preference}, chosen
+    mine = await gql(client, "{ activityEmails }", token=w.tokens["owner"])
+    assert mine["data"] == {"activityEmails": "INSTANT"}
+    clock = Clock()
+    clock.advance(seconds=1)
+    async with db.session(SYSTEM) as session:
+        site = await session.scalar(sa.select(col(Site.id)).where(col(Site.name) == "Yard"))
+    asked = await gql(
+        client,
+        "mutation($input: WorkRequestInput!) { requestWork(input: $input) { number } }",
+        {"input": {"kind": "QUOTE", "siteId": to_base64("Site", str(site)), "description": "x"}},
+        path=PORTAL,
+        token=w.tokens["ben"],
+    )
+    assert "errors" not in asked, asked
+    decided = await gql(
+        client,
+        "mutation($id: ID!) { decideQuote(quoteId: $id, approve: false) { status } }",
+        {"id": w.ids["quote"]},
+        path=PORTAL,
+        token=w.tokens["ann"],
+    )
+    assert "errors" not in decided, decided
+    await _send_portal(client, w, "sid", "job", "Gate is open")
+    clock.advance(seconds=2)
+    assert await send_activity_emails(db, settings, now=clock) == 1
+    [email] = await _outbox(db)
+    assert (email.kind, email.to_address) == ("office_activity", "owner@msgs.example")
+    assert email.subject == "3 new from customers"
+    number = asked["data"]["requestWork"]["number"]
+    for line in (f"Request {number}", "Quote Q-1: declined", "Job J-1: Sid Site"):
+        assert line in email.text_body, email.text_body
+    assert "Before" not in email.text_body and "Quote Q-1: Jo" not in email.text_body
+    # Told once: nothing new, nothing sent; the daily digest waits for its day.
+    assert await send_activity_emails(db, settings, now=clock) == 0
+    clock.advance(hours=25)
+    assert await send_activity_emails(db, settings, now=clock) == 1
+    emails = await _outbox(db)
+    digest = emails[-1]
+    assert digest.to_address == "dana@msgs.example"
+    assert digest.subject.startswith(f"Your day at {w.tenant.name}: 1 new")
+    # Below the inbox's role: the messages it may read, not requests or quote decisions.
+    assert "Job J-1: Sid Site" in digest.text_body and "Request" not in digest.text_body
+    assert len(emails) == 2
+    refused = await gql(client, SET_EMAILS, {"p": "SOMETIMES"}, token=w.tokens["owner"])
+    assert error_codes(refused) == ["BAD_USER_INPUT"], refused
+
+
+async def _send_portal(client: httpx.AsyncClient, w: Any, who: str, about: str, body: str) -> None:
+    sent = await gql(
+        client, SEND, {"about": w.ids[about], "body": body}, path=PORTAL, token=w.tokens[who]
+    )
+    assert "errors" not in sent, sent

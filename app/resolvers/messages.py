@@ -73,12 +73,12 @@ class Sent:
     thread: MessageThread
 
 
-def staff_reach(viewer: StaffViewer) -> list[sa.ColumnElement[bool]]:
+def staff_reach(role: StaffRole, user_id: uuid.UUID) -> list[sa.ColumnElement[bool]]:
     """The threads a staff user may use beyond the tenant: a technician only those of the
     jobs they have a visit on."""
-    if viewer.role.at_least(StaffRole.DISPATCHER):
+    if role.at_least(StaffRole.DISPATCHER):
         return []
-    on_jobs = sa.select(col(JobVisit.job_id)).where(col(JobVisit.technician_id) == viewer.user_id)
+    on_jobs = sa.select(col(JobVisit.job_id)).where(col(JobVisit.technician_id) == user_id)
     return [
         col(MessageThread.subject_type) == ThreadSubject.JOB,
         col(MessageThread.subject_id).in_(on_jobs),
@@ -87,7 +87,7 @@ def staff_reach(viewer: StaffViewer) -> list[sa.ColumnElement[bool]]:
 
 def _reach(ctx: Context) -> list[sa.ColumnElement[bool]]:
     viewer = ctx.viewer
-    return staff_reach(viewer) if isinstance(viewer, StaffViewer) else []
+    return staff_reach(viewer.role, viewer.user_id) if isinstance(viewer, StaffViewer) else []
 
 
 async def threads_page(

@@ -11,10 +11,13 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 
+import sqlalchemy as sa
+from sqlmodel import col
+
 from app.auth.viewer import StaffViewer
 from app.context import Context
 from app.db.base import utcnow
-from app.db.models import StaffRole
+from app.db.models import ActivityEmails, StaffRole, StaffUser
 from app.messages.live import LiveEvent
 from app.resolvers import requests
 from app.resolvers.messages import live_deliveries, unread_total, visible_message
@@ -75,3 +78,27 @@ async def office_activity(ctx: Context) -> AsyncIterator[Activity]:
                 ),
                 unread_messages=await unread_total(ctx),
             )
+
+
+async def activity_emails(ctx: Context) -> ActivityEmails:
+    viewer = ctx.viewer
+    assert isinstance(viewer, StaffViewer)
+    async with ctx.db.session(ctx.scope) as session:
+        chosen = await session.scalar(
+            sa.select(col(StaffUser.activity_emails)).where(col(StaffUser.id) == viewer.user_id)
+        )
+    return ActivityEmails(chosen) if chosen is not None else ActivityEmails.NONE
+
+
+async def set_activity_emails(ctx: Context, preference: ActivityEmails) -> ActivityEmails:
+    """Chooses how the signed-in staff user is emailed what customers do; one who starts
+    being emailed is told what happens from now on, not what went before."""
+    viewer = ctx.viewer
+    assert isinstance(viewer, StaffViewer)
+    async with ctx.db.transaction(ctx.scope) as session:
+        user = await session.scalar(sa.select(StaffUser).where(col(StaffUser.id) == viewer.user_id))
+        assert user is not None, "a signed-in staff user exists"
+        if user.activity_emails is ActivityEmails.NONE or user.activity_emailed_until is None:
+            user.activity_emailed_until = utcnow()
+        user.activity_emails = preference
+    return preference

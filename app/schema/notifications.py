@@ -9,7 +9,7 @@ import strawberry
 from strawberry import relay
 
 from app.context import Info
-from app.db.models import StaffRole
+from app.db.models import ActivityEmails, StaffRole
 from app.resolvers import notifications
 from app.schema.permissions import RequiresRole, guarded
 from app.websocket import closed_when_refused
@@ -46,6 +46,38 @@ class OfficeActivity:
             new_requests=activity.new_requests,
             unread_messages=activity.unread_messages,
         )
+
+
+ActivityEmailsEnum = strawberry.enum(
+    ActivityEmails,
+    name="ActivityEmails",
+    description="Emails of what customers do: INSTANT (within moments), DAILY (a digest a day)"
+    " or NONE.",
+)
+
+
+@strawberry.type
+class NotificationsQuery:
+    @strawberry.field(
+        description="How you are emailed what customers do.",
+        extensions=guarded(RequiresRole(StaffRole.TECHNICIAN)),
+    )
+    async def activity_emails(self, info: Info) -> ActivityEmailsEnum:  # type: ignore[valid-type]
+        return await notifications.activity_emails(info.context)
+
+
+@strawberry.type
+class NotificationsMutation:
+    @strawberry.mutation(
+        description="Choose how you are emailed what customers do; from now on, not before.",
+        extensions=guarded(RequiresRole(StaffRole.TECHNICIAN)),
+    )
+    async def set_activity_emails(
+        self,
+        info: Info,
+        preference: ActivityEmailsEnum,  # type: ignore[valid-type]
+    ) -> ActivityEmailsEnum:  # type: ignore[valid-type]
+        return await notifications.set_activity_emails(info.context, preference)
 
 
 @strawberry.type

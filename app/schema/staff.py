@@ -22,7 +22,11 @@ from app.schema.messages import (
     MessagesSubscription,
     MessageThread,
 )
-from app.schema.notifications import NotificationsSubscription
+from app.schema.notifications import (
+    NotificationsMutation,
+    NotificationsQuery,
+    NotificationsSubscription,
+)
 from app.schema.permissions import Public, RequiresRole, guarded
 from app.schema.portal_settings import PortalSettingsMutation, PortalSettingsQuery
 from app.schema.relay import connection, node_field
@@ -39,6 +43,7 @@ class Mutation(
     RequestsMutation,
     PortalSettingsMutation,
     MessagesMutation,
+    NotificationsMutation,
 ):
     pass
 
@@ -49,7 +54,9 @@ class Subscription(MessagesSubscription, NotificationsSubscription):
 
 
 @strawberry.type
-class Query(CatalogQuery, RequestsQuery, PortalSettingsQuery, AuditQuery, MessagesQuery):
+class Query(
+    CatalogQuery, RequestsQuery, PortalSettingsQuery, AuditQuery, MessagesQuery, NotificationsQuery
+):
     node: relay.Node | None = node_field()
 
     @strawberry.field(

@@ -32,11 +32,12 @@ from app.db.models.portal import PortalAccount, PortalMembership
 from app.db.models.quotes import Quote, QuoteLine, QuoteStatus
 from app.db.models.rentals import Rental
 from app.db.models.requests import RequestKind, RequestStatus, ServiceRequest, ServiceRequestEvent
-from app.db.models.staff import StaffRole, StaffUser
+from app.db.models.staff import ActivityEmails, StaffRole, StaffUser
 from app.db.models.tenants import ALL_MODULES, InvoiceVisibility, Plan, PortalModule, Tenant
 
 __all__ = [
     "ALL_MODULES",
+    "ActivityEmails",
     "AuditEntry",
     "AuthSession",
     "Certificate",

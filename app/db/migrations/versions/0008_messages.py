@@ -1,6 +1,6 @@
 """messages: threads keep what they are about and messages their author's name; the delay
 before a customer is emailed about an unread message, whether customers see staff first
-names, and the notices sent
+names, the notices sent, and how each staff user is emailed what customers do
 
 Revision ID: 0008_messages
 Revises: 0007
@@ -50,6 +50,27 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("author_name", sa.String(length=200), nullable=False, server_default="")
         )
+    with op.batch_alter_table("staff_users", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column(
+                "activity_emails",
+                sa.Enum(
+                    "NONE",
+                    "INSTANT",
+                    "DAILY",
+                    name="activityemails",
+                    native_enum=False,
+                    length=32,
+                ),
+                nullable=False,
+                server_default="NONE",
+            )
+        )
+        batch_op.add_column(
+            sa.Column(
+                "activity_emailed_until", app.db.base.UTCDateTime(timezone=True), nullable=True
+            )
+        )
     op.create_table(
         "message_notices",
         sa.Column("tenant_id", sa.Uuid(), nullable=False),
@@ -88,6 +109,8 @@ def downgrade() -> None:
     with op.batch_alter_table("message_threads", schema=None) as batch_op:
         batch_op.drop_index("ix_message_threads_customer_notice_due_at")
     for table, column in (
+        ("staff_users", "activity_emailed_until"),
+        ("staff_users", "activity_emails"),
         ("messages", "author_name"),
         ("message_threads", "customer_notice_due_at"),
         ("message_threads", "title"),
