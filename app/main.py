@@ -458,8 +458,8 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         if settings.redis_url
         else DatabaseRateLimiter(database)
     )
-    payments = Payments(database, settings)
     live = LiveEvents(settings)
+    payments = Payments(database, settings, live=live)
     watch_connections(database)
 
     staff = GraphQLEndpoint(
@@ -536,5 +536,6 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         lifespan=lifespan,
     )
     app.state.db = database
+    app.state.live = live
     app.state.settings = settings
     return app

@@ -3,9 +3,9 @@ delivery worker's next pass), DAILY (a digest once a day), or NONE.
 
 Each staff user keeps how far they have been told (`activity_emailed_until`); a pass tells
 them what customers did since, within their role (requests and quote decisions from the
-inbox's role; messages on the threads they may read), and moves the mark in the same
-transaction as the email, so nothing is told twice or lost. Several workers may run: each
-staff user is claimed by one.
+inbox's role, payments received from MANAGER, messages on the threads they may read), and
+moves the mark in the same transaction as the email, so nothing is told twice or lost.
+Several workers may run: each staff user is claimed by one.
 """
 
 from __future__ import annotations
@@ -20,8 +20,10 @@ from sqlmodel import col
 from app.db.base import utcnow
 from app.db.models import (
     ActivityEmails,
+    Invoice,
     Message,
     MessageThread,
+    Payment,
     Quote,
     ServiceRequest,
     StaffRole,
@@ -31,10 +33,12 @@ from app.db.models import (
 from app.db.scope import SYSTEM
 from app.db.session import Database
 from app.mail import enqueue_email
+from app.payments.amounts import format_money
 from app.resolvers.messages import staff_reach
 from app.settings import Settings
 
 INBOX_ROLE = StaffRole.ASSISTANT_MANAGER
+PAYMENTS_ROLE = StaffRole.MANAGER
 DIGEST_EVERY = timedelta(days=1)
 # Lines listed per kind in one email; the rest are counted.
 LISTED = 20
@@ -82,7 +86,27 @@ async def _lines(
     session: AsyncSession, user: StaffUser, since: datetime, until: datetime
 ) -> dict[str, list[str]]:
     tenant = user.tenant_id
-    found: dict[str, list[str]] = {"requests": [], "quotes": [], "messages": []}
+    found: dict[str, list[str]] = {"requests": [], "quotes": [], "payments": [], "messages": []}
+    if user.role.at_least(PAYMENTS_ROLE):
+        found["payments"] = [
+            f"Invoice {number}: {format_money(amount, currency)}"
+            for number, amount, currency in await session.execute(
+                sa.select(col(Invoice.number), col(Payment.amount_minor), col(Payment.currency))
+                .join(
+                    Invoice,
+                    sa.and_(
+                        col(Invoice.tenant_id) == col(Payment.tenant_id),
+                        col(Invoice.id) == col(Payment.invoice_id),
+                    ),
+                )
+                .where(
+                    col(Payment.tenant_id) == tenant,
+                    col(Payment.succeeded_at) > since,
+                    col(Payment.succeeded_at) <= until,
+                )
+                .order_by(col(Payment.succeeded_at))
+            )
+        ]
     if user.role.at_least(INBOX_ROLE):
         found["requests"] = [
             f"Request {number}"
@@ -156,6 +180,7 @@ async def _tell(session: AsyncSession, settings: Settings, user: StaffUser, unti
                 for heading, lines in (
                     ("New requests", found["requests"]),
                     ("Quote decisions", found["quotes"]),
+                    ("Payments received", found["payments"]),
                     ("Messages from customers", found["messages"]),
                 )
                 if lines

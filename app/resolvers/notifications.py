@@ -1,7 +1,7 @@
-"""What the office hears live (E15): new portal requests, customers' messages and quote
-decisions, each with the badges as they stand after it. Each kind goes to the roles that
-see its list: requests and quote decisions to the inbox's, messages to whoever may read
-their thread."""
+"""What the office hears live (E15): new portal requests, customers' messages, quote
+decisions and card payments received, each with the badges as they stand after it. Each
+kind goes to the roles that see its list: requests and quote decisions to the inbox's,
+payments from MANAGER, messages to whoever may read their thread."""
 
 from __future__ import annotations
 
@@ -22,14 +22,17 @@ from app.messages.live import LiveEvent
 from app.resolvers import requests
 from app.resolvers.messages import live_deliveries, unread_total, visible_message
 
-# S1: the inbox's role also sees what customers decide on quotes.
+# S1: the inbox's role also sees what customers decide on quotes; payments, the role that
+# sets up how the business is paid.
 INBOX_ROLE = StaffRole.ASSISTANT_MANAGER
+PAYMENTS_ROLE = StaffRole.MANAGER
 
 
 class ActivityKind(enum.Enum):
     REQUEST_SUBMITTED = "REQUEST_SUBMITTED"
     MESSAGE_RECEIVED = "MESSAGE_RECEIVED"
     QUOTE_DECIDED = "QUOTE_DECIDED"
+    PAYMENT_RECEIVED = "PAYMENT_RECEIVED"
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +54,8 @@ async def _heard(ctx: Context, event: LiveEvent) -> tuple[ActivityKind, str] | N
         return ActivityKind.REQUEST_SUBMITTED, "ServiceRequest"
     if event.kind == "quote" and inbox:
         return ActivityKind.QUOTE_DECIDED, "Quote"
+    if event.kind == "payment" and viewer.role.at_least(PAYMENTS_ROLE):
+        return ActivityKind.PAYMENT_RECEIVED, "Payment"
     if event.kind == "message":
         message = await visible_message(ctx, event.row_id)
         if message is not None and message.author_account_id is not None:

@@ -17,7 +17,8 @@ from app.websocket import closed_when_refused
 ActivityKind = strawberry.enum(
     notifications.ActivityKind,
     name="ActivityKind",
-    description="A new portal request, a customer's message, or a customer's quote decision.",
+    description="A new portal request, a customer's message, a customer's quote decision, or"
+    " a card payment received.",
 )
 
 
@@ -25,7 +26,7 @@ ActivityKind = strawberry.enum(
 class OfficeActivity:
     kind: ActivityKind  # type: ignore[valid-type]
     subject_id: strawberry.ID = strawberry.field(
-        description="The request, message or quote it is about."
+        description="The request, message, quote or payment it is about."
     )
     at: datetime
     new_requests: int | None = strawberry.field(
@@ -84,7 +85,8 @@ class NotificationsMutation:
 class NotificationsSubscription:
     @strawberry.subscription(
         description="What customers do, as it happens: new requests and quote decisions (from"
-        " the inbox's role), and messages on threads you may read.",
+        " the inbox's role), payments received (from MANAGER), and messages on threads you"
+        " may read.",
         extensions=guarded(RequiresRole(StaffRole.TECHNICIAN)),
     )
     async def office_activity(self, info: Info) -> AsyncGenerator[OfficeActivity, None]:
