@@ -10,10 +10,12 @@ from starlette.responses import Response
 from strawberry.types import Info as StrawberryInfo
 
 from app.auth.ratelimit import RateLimiter
+from app.auth.resolve import SignIn
 from app.auth.viewer import Viewer, scope_for
 from app.dataloaders import Loaders
 from app.db.scope import Scope
 from app.db.session import Database
+from app.messages.live import LiveEvents
 from app.payments import Payments
 from app.settings import Settings
 
@@ -28,11 +30,21 @@ class Context:
     request_id: str
     rate_limiter: RateLimiter
     payments: Payments
+    # Live events: written to by mutations, listened to by subscriptions.
+    live: LiveEvents | None = None
+    # A WebSocket connection's `connection_init` payload, and how it signed in.
+    connection_params: dict[str, object] | None = None
+    sign_in: SignIn | None = None
     _loaders: Loaders | None = field(default=None, init=False, repr=False)
 
     @cached_property
     def scope(self) -> Scope:
         return scope_for(self.viewer)
+
+    def forget_scope(self) -> None:
+        """Drops the scope and what was loaded in it, for a viewer read again."""
+        self.__dict__.pop("scope", None)
+        self._loaders = None
 
     def forget_loaded(self) -> None:
         """Drops what the loaders hold, for a fresh start at the same request."""

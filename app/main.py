@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
+from collections import Counter
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import orjson
@@ -16,17 +19,20 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.http.base import BaseRequestProtocol
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult, SubscriptionExecutionResult
-from strawberry.types.unset import UNSET
+from strawberry.types.unset import UNSET, UnsetType
 
 from app.auth.cookies import cross_site, lacks_csrf_header
 from app.auth.ratelimit import DatabaseRateLimiter, RateLimiter, RedisRateLimiter
-from app.auth.resolve import resolve_viewer
+from app.auth.resolve import resolve_viewer, session_cookie, sign_in_of
 from app.auth.tokens import Audience
+from app.auth.viewer import ANONYMOUS, Anonymous, PortalViewer, StaffViewer, Viewer
 from app.context import Context
 from app.db.scope import SYSTEM
 from app.db.session import Database, create_engine
@@ -47,6 +53,7 @@ from app.http import (
 from app.logs import log_request
 from app.magic_link import magic_link_page
 from app.mail.setup import mail_worker
+from app.messages.live import LiveEvents
 from app.metrics import (
     ObserveRequests,
     count_error,
@@ -65,6 +72,15 @@ from app.schema.portal import portal_schema
 from app.schema.staff import staff_schema
 from app.schema.trusted import TrustedDocument, TrustedDocuments
 from app.settings import Settings, get_settings
+from app.websocket import (
+    FORBIDDEN,
+    TOO_MANY,
+    UNAUTHORIZED,
+    LimitedWebSocket,
+    LiveConnection,
+    Refused,
+    connection_params_token,
+)
 
 logger = logging.getLogger("app")
 
@@ -102,12 +118,19 @@ class GraphQLEndpoint(GraphQL[Context, None]):
         rate_limiter: RateLimiter,
         payments: Payments,
         trusted_documents: TrustedDocuments | None = None,
+        live: LiveEvents | None = None,
     ) -> None:
         super().__init__(
             schema,
             graphql_ide="graphiql" if settings.is_development else None,
             allow_queries_via_get=True,
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+            connection_init_wait_timeout=timedelta(seconds=settings.live_sign_in_seconds),
+            max_subscriptions_per_connection=settings.live_subscriptions_per_connection,
         )
+        self.live = live
+        # Open WebSocket connections of each viewer on this worker.
+        self._connections: Counter[tuple[str, uuid.UUID]] = Counter()
         self.db = db
         self.settings = settings
         self.audience = audience
@@ -133,7 +156,56 @@ class GraphQLEndpoint(GraphQL[Context, None]):
                 if statement is not None:
                     self.compiled[text] = statement
 
+    graphql_transport_ws_handler_class = LiveConnection
+    websocket_adapter_class = LimitedWebSocket
+
+    def is_websocket_origin_allowed(self, request: Any, origin: str) -> bool:
+        # Any page may open the socket; only an allowed one may use the cookie with it
+        # (`on_ws_connect`), as for HTTP. A bearer token works from anywhere.
+        return True
+
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        """Signs the connection in from its `connection_init` payload or its cookie; see
+        `app.websocket`."""
+        websocket = context.request
+        token = connection_params_token(context.connection_params)
+        cookie = None if token is not None else session_cookie(websocket, self.audience)
+        if token is None and cookie is None:
+            raise Refused(UNAUTHORIZED, "Sign in: send a bearer token in connection_init.")
+        if token is None and cross_site(websocket, self.settings):
+            raise Refused(FORBIDDEN, "Pages of another site cannot use the session cookie.")
+        try:
+            viewer, sign_in = await sign_in_of(
+                self.db, self.settings, self.audience, token=token, cookie=cookie
+            )
+        except Unauthenticated as error:
+            raise Refused(UNAUTHORIZED, error.message) from error
+        if sign_in is None or isinstance(viewer, Anonymous):
+            raise Refused(UNAUTHORIZED, "The session is not signed in.")
+        if isinstance(viewer, PortalViewer) and (viewer.refusal or not viewer.grants):
+            raise Refused(FORBIDDEN, "Your portal access is switched off.")
+        key = _connection_key(viewer)
+        if self._connections[key] >= self.settings.live_connections_per_viewer:
+            raise Refused(TOO_MANY, "Too many open connections; close one first.")
+        self._connections[key] += 1
+        context.viewer = viewer
+        context.sign_in = sign_in
+        context.forget_scope()
+        acknowledged: UnsetType = UNSET
+        return acknowledged
+
+    def release_connection(self, context: Context) -> None:
+        if context.sign_in is None:
+            return
+        key = _connection_key(context.viewer)
+        self._connections[key] -= 1
+        if self._connections[key] <= 0:
+            del self._connections[key]
+
     async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
+        if isinstance(request, WebSocket):
+            # A connection lives on: no time limit, no shared read transaction.
+            return await super().run(request, context, root_value)
         try:
             return await self._answer(request, context, root_value)
         except DatabaseUnavailable as dropped:
@@ -305,6 +377,19 @@ class GraphQLEndpoint(GraphQL[Context, None]):
         )
 
     async def get_context(self, request: Request, response: Any) -> Context:  # type: ignore[override]
+        if isinstance(request, WebSocket):
+            # Signed in at `connection_init` (`on_ws_connect`).
+            return Context(
+                request=request,
+                response=None,
+                db=self.db,
+                settings=self.settings,
+                viewer=ANONYMOUS,
+                request_id=request.scope.get("state", {}).get("request_id", ""),
+                rate_limiter=self.rate_limiter,
+                payments=self.payments,
+                live=self.live,
+            )
         # In development the playground's page may be served at any host name and port.
         own_page = self.settings.is_development and from_served_origin(request)
         if request.method != "GET" and cross_site(request, self.settings) and not own_page:
@@ -327,6 +412,7 @@ class GraphQLEndpoint(GraphQL[Context, None]):
             request_id=request.state.request_id,
             rate_limiter=self.rate_limiter,
             payments=self.payments,
+            live=self.live,
         )
 
     async def get_sub_response(self, request: Request) -> Response:  # type: ignore[override]
@@ -369,6 +455,13 @@ class GraphQLEndpoint(GraphQL[Context, None]):
         return orjson.dumps(data)
 
 
+def _connection_key(viewer: Viewer) -> tuple[str, uuid.UUID]:
+    if isinstance(viewer, StaffViewer):
+        return ("staff", viewer.user_id)
+    assert isinstance(viewer, PortalViewer)
+    return ("portal", viewer.account_id)
+
+
 def create_app(settings: Settings | None = None, *, db: Database | None = None) -> Starlette:
     settings = settings or get_settings()
     database = db or Database(
@@ -380,7 +473,8 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         if settings.redis_url
         else DatabaseRateLimiter(database)
     )
-    payments = Payments(database, settings)
+    live = LiveEvents(settings)
+    payments = Payments(database, settings, live=live)
     watch_connections(database)
 
     staff = GraphQLEndpoint(
@@ -390,6 +484,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         audience=Audience.STAFF,
         rate_limiter=rate_limiter,
         payments=payments,
+        live=live,
     )
     portal_graphql = portal_schema(production=production)
     portal = GraphQLEndpoint(
@@ -401,6 +496,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         payments=payments,
         # Parsed, validated and costed here, once; one that cannot run stops the start.
         trusted_documents=TrustedDocuments.load(portal_graphql),
+        live=live,
     )
 
     async def healthz(_: Request) -> Response:
@@ -422,6 +518,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
                 await background.enter_async_context(mail_worker(database, settings).running())
             yield
         await payments.close()
+        await live.close()
         if db is None:
             await database.dispose()
 
@@ -429,6 +526,8 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         routes=[
             Route("/graphql", staff, methods=["GET", "POST"]),
             Route("/portal/graphql", portal, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", staff),
+            WebSocketRoute("/portal/graphql", portal),
             Route("/portal/magic-link", magic_link_page(portal), methods=["GET", "POST"]),
             Route(
                 f"{CERTIFICATE_PATH}/{{certificate_id}}",
@@ -452,5 +551,6 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         lifespan=lifespan,
     )
     app.state.db = database
+    app.state.live = live
     app.state.settings = settings
     return app

@@ -61,6 +61,17 @@ class Settings(BaseSettings):
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Rate-limit counters live in the database unless a Redis URL is given.
     redis_url: str | None = Field(default=None, repr=False)
+    # Live updates over WebSocket (H8): how many connections one account or staff user may
+    # hold open per worker, subscriptions per connection, the largest message a client may
+    # send, how long a connection may wait to sign in, how often the server pings (a client
+    # that has not answered two pings is closed), and how often a subscription re-checks
+    # its viewer's access while no event comes.
+    live_connections_per_viewer: int = Field(default=5, ge=1)
+    live_subscriptions_per_connection: int = Field(default=10, ge=1)
+    live_max_message_bytes: int = Field(default=16 * 1024, ge=1024)
+    live_sign_in_seconds: float = Field(default=10.0, gt=0)
+    live_ping_seconds: float = Field(default=20.0, gt=0)
+    live_access_check_seconds: float = Field(default=5.0, gt=0)
     # Outgoing mail: SMTP when a URL is set (`smtp://user:pass@host:587?starttls=true` or
     # `smtps://...`); otherwise `.eml` files under var_dir/mail, which production refuses.
     smtp_url: SecretStr | None = None

@@ -35,6 +35,8 @@ from app.db.models import (
     AuditEntry,
     Contact,
     Customer,
+    Message,
+    MessageThread,
     PortalAccount,
     PortalMembership,
     PortalModule,
@@ -142,7 +144,12 @@ def test_t1_every_portal_root_field_but_viewer_node_and_branding_needs_a_signed_
 # -- A user without a module is refused on exactly its fields --------------------------------
 
 
-DATES = {"from": "2026-01-01", "to": "2026-12-31"}
+DATES = {
+    "from": "2026-01-01",
+    "to": "2026-12-31",
+    # A job nobody wrote about: the conversation is null, never refused by a module.
+    "about": to_base64("Job", str(uuid.UUID(int=0))),
+}
 
 
 def _required(spec: GraphQLArgument | GraphQLInputField) -> bool:
@@ -219,7 +226,7 @@ async def _ids_by_type(
         assert "errors" not in body, (name, body)
         value = body["data"][name]
         items = [edge["node"] for edge in value["edges"]] if isinstance(value, dict) else value
-        for item in items or []:
+        for item in items if isinstance(items, list) else []:
             if "id" in item:
                 found.setdefault(item["__typename"], item["id"])
     return found
@@ -314,6 +321,9 @@ def _target(schema: GraphQLSchema, field_name: str, slot_name: str) -> list[str]
         return types
     if slot_name == "subjectId":
         return [t for t in types if t != "AuditEntry"]  # any record the trail can be about
+    if slot_name == "about":  # a conversation, or any record one can be about
+        about = ("Job", "Quote", "Invoice", "ServiceRequest", "MessageThread")
+        return [t for t in types if t in about]
     stem = slot_name[:-2] if slot_name.endswith("Id") else slot_name
     if stem and stem != "id":
         wanted = ALIASES.get(stem, stem[0].upper() + stem[1:])
@@ -493,6 +503,19 @@ def _of_another_customer(table: Any, customer_id: uuid.UUID) -> sa.Select[Any]:
                 ),
             )
             .where(col(Contact.customer_id) != customer_id)
+            .limit(1)
+        )
+    if table is Message:
+        return (
+            sa.select(col(Message.id))
+            .join(
+                MessageThread,
+                sa.and_(
+                    col(MessageThread.tenant_id) == col(Message.tenant_id),
+                    col(MessageThread.id) == col(Message.thread_id),
+                ),
+            )
+            .where(col(MessageThread.customer_id) != customer_id)
             .limit(1)
         )
     return sa.select(col(table.id)).where(col(table.customer_id) != customer_id).limit(1)

@@ -202,6 +202,7 @@ CROSS_TENANT_INDEXES = {
     # Account-level mail (a password reset) has no tenant.
     "pk_email_outbox": "an email is marked sent by its id, whatever its tenant, or none",
     "ix_email_outbox_status_next_attempt_at": "the worker sends what is due for every tenant",
+    "ix_message_threads_customer_notice_due_at": "the notices due are found for every tenant",
     # Reset and sign-in links belong to an account, not a tenant; only invitations have one.
     "pk_one_time_tokens": "tokens of no tenant need a key without one",
     "uq_one_time_tokens_token_hash": "an emailed link brings only its token",

@@ -24,6 +24,7 @@ from strawberry.relay import to_base64
 from app.cli import main
 from app.db.base import utcnow
 from app.db.models import (
+    ActivityEmails,
     AuditEntry,
     Customer,
     Invoice,
@@ -42,6 +43,7 @@ from app.db.scope import SYSTEM
 from app.db.session import Database, create_engine
 from app.mail import OutboxWorker
 from app.main import create_app
+from app.messages.activity_emails import send_activity_emails
 from app.payments import Payments
 from app.payments.gateway import OPEN_STATUSES
 from app.settings import Settings, get_settings
@@ -964,3 +966,41 @@ def test_e3_portal_stripe_recover_applies_missed_events(
             await db.dispose()
 
     assert run_in_thread(paid) == 1_200
+
+
+# -- The office hears of payments (E15) --------------------------------------------------------
+
+
+async def test_e15_a_payment_received_is_news_to_the_office_once_and_in_its_emails(
+    shop: Shop, pay_app: Starlette
+) -> None:
+    async with shop.db.transaction(SYSTEM) as session:
+        await session.execute(
+            sa.update(StaffUser)
+            .where(col(StaffUser.tenant_id) == shop.invoice.tenant_id)
+            .values(
+                activity_emails=ActivityEmails.INSTANT,
+                activity_emailed_until=utcnow() - timedelta(minutes=1),
+            )
+        )
+    live = pay_app.state.live
+    async with live.listen() as queue:
+        intent = await shop.started_intent(2_550)
+        await shop.deliver(shop.stripe.intent_event("payment_intent.processing", intent))
+        succeeded = shop.stripe.intent_event("payment_intent.succeeded", intent)
+        assert (await shop.deliver(succeeded)).status_code == 200
+        assert (await shop.deliver(succeeded)).status_code == 200
+        heard = await asyncio.wait_for(queue.get(), 10)
+        assert heard is not None
+        assert (heard.kind, heard.tenant_id, heard.customer_id) == (
+            "payment",
+            shop.invoice.tenant_id,
+            shop.invoice.customer_id,
+        )
+        # Money being processed is not yet news, and the repeated event is not news again.
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(queue.get(), 1)
+    assert await send_activity_emails(shop.db, shop.settings) == 1
+    [email] = [row for row in await rows(shop.db, OutboxEmail) if row.kind == "office_activity"]
+    assert email.to_address == "owner@acme.example"
+    assert f"Invoice {shop.invoice.number}: GBP 25.50" in email.text_body

@@ -139,6 +139,10 @@ async def _variables(client: httpx.AsyncClient, token: str, name: str) -> dict[s
         return {"from": "2026-11-01", "to": "2027-01-31"}
     if name == "Branding":
         return {"business": "acme"}
+    if name == "MessageThread":
+        body = (await _post(client, token, "MessageThreads", {})).json()
+        edges = ((body.get("data") or {}).get("messageThreads") or {}).get("edges") or []
+        return {"about": edges[0]["node"]["subjectId"] if edges else "Sm9iOm5vbmU="}
     if name not in DETAIL:
         return {}
     listing, field = DETAIL[name]
@@ -259,6 +263,8 @@ STATEMENTS = {
     "Invoices": 3,
     "Job": 4,
     "Jobs": 3,
+    "MessageThread": 5,
+    "MessageThreads": 5,
     "NewRequestForm": 6,
     "PortalUsers": 4,
     "Properties": 3,

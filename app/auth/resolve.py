@@ -62,35 +62,68 @@ async def resolve_viewer(
     """The viewer for this request, in one statement. A bearer token that is presented but
     not valid raises `Unauthenticated`; a stale cookie is simply no sign-in, so the browser
     can sign in again. A connection the database had dropped raises `DatabaseUnavailable`."""
-    token = bearer_token(request)
-    cookie = session_cookie(request, audience)
-    if token is None and cookie is None:
-        return ANONYMOUS
-    statements = _STAFF_VIEWER if audience is Audience.STAFF else _PORTAL_VIEWER
+    viewer, _ = await sign_in_of(
+        db,
+        settings,
+        audience,
+        token=bearer_token(request),
+        cookie=session_cookie(request, audience),
+    )
+    return viewer
+
+
+@dataclass(frozen=True, slots=True)
+class SignIn:
+    """How a long-lived connection signed in, to read its viewer again later."""
+
+    audience: Audience
+    by_token: bool
     key: uuid.UUID | str
+
+
+async def sign_in_of(
+    db: Database,
+    settings: Settings,
+    audience: Audience,
+    *,
+    token: str | None,
+    cookie: str | None,
+) -> tuple[Viewer, SignIn | None]:
+    """The viewer and how to read it again (`viewer_again`), whatever the token's life."""
+    if token is None and cookie is None:
+        return ANONYMOUS, None
     if token is not None:
         claims = read_access_token(settings, token, audience=audience)
         if claims is None:
             raise Unauthenticated("The access token is not valid.")
-        statement, key = statements.by_token, claims.session_id
+        sign_in = SignIn(audience, True, claims.session_id)
     else:
         assert cookie is not None
-        statement, key = statements.by_cookie, hash_secret(cookie)
+        claims = None
+        sign_in = SignIn(audience, False, hash_secret(cookie))
+    viewer = await viewer_again(db, sign_in)
+    if viewer is ANONYMOUS or (claims is not None and claims.subject != _subject(viewer)):
+        if token is not None:
+            raise Unauthenticated("The access token is not valid any more. Sign in again.")
+        return ANONYMOUS, None
+    return viewer, sign_in
+
+
+async def viewer_again(db: Database, sign_in: SignIn) -> Viewer:
+    """The viewer of a session as it stands now: anonymous once it is signed out, revoked
+    or expired, or its user is; with the grants in effect now. One statement."""
+    audience = sign_in.audience
+    statements = _STAFF_VIEWER if audience is Audience.STAFF else _PORTAL_VIEWER
+    statement = statements.by_token if sign_in.by_token else statements.by_cookie
     try:
-        rows = await db.fetch(SYSTEM, statement, {"key": key, "now": utcnow()})
+        rows = await db.fetch(SYSTEM, statement, {"key": sign_in.key, "now": utcnow()})
     except (DBAPIError, ConnectionDropped) as error:
         if connection_dropped(error):
             # Nothing has run yet: the request may start again on a live connection.
             raise DatabaseUnavailable(retry_safe=True) from error
         raise
     viewer = _staff_viewer(rows) if audience is Audience.STAFF else _portal_viewer(rows)
-    if viewer is None or (
-        token is not None and claims is not None and claims.subject != _subject(viewer)
-    ):
-        if token is not None:
-            raise Unauthenticated("The access token is not valid any more. Sign in again.")
-        return ANONYMOUS
-    return viewer
+    return ANONYMOUS if viewer is None else viewer
 
 
 def _subject(viewer: Viewer) -> uuid.UUID | None:

@@ -27,6 +27,11 @@ from app.dataloaders.invoices import (
     OutstandingByCustomerIdLoader,
 )
 from app.dataloaders.jobs import JobByIdLoader, JobVisitsByJobIdLoader
+from app.dataloaders.messages import (
+    MessageByIdLoader,
+    MessageThreadByIdLoader,
+    UnreadByThreadIdLoader,
+)
 from app.dataloaders.quotes import QuoteByIdLoader, QuoteLinesByQuoteIdLoader
 from app.dataloaders.rentals import RentalByIdLoader, RentalsBySiteIdLoader
 from app.dataloaders.requests import (
@@ -165,3 +170,15 @@ class Loaders:
     @cached_property
     def events_by_request_id(self) -> EventsByRequestIdLoader:
         return EventsByRequestIdLoader(self._db, self._scope)
+
+    @cached_property
+    def message_thread_by_id(self) -> MessageThreadByIdLoader:
+        return MessageThreadByIdLoader(self._db, self._scope)
+
+    @cached_property
+    def message_by_id(self) -> MessageByIdLoader:
+        return MessageByIdLoader(self._db, self._scope)
+
+    @cached_property
+    def unread_by_thread_id(self) -> UnreadByThreadIdLoader:
+        return UnreadByThreadIdLoader(self._db, self._scope)

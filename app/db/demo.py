@@ -980,9 +980,11 @@ def _acme(demo: _Demo, accounts: dict[str, PortalAccount]) -> None:
         harbour,
         ThreadSubject.JOB,
         jobs[1].id,
+        f"Job {jobs[1].number}",
         [
             (technician, None, "We will swap the unit on Thursday morning.", -2),
             (None, hannah, "Thanks, please use the service entrance.", -1),
+            (technician, None, "Will do; the driver will call from the gate.", -1),
         ],
     )
     _thread(
@@ -990,6 +992,7 @@ def _acme(demo: _Demo, accounts: dict[str, PortalAccount]) -> None:
         riverside,
         ThreadSubject.INVOICE,
         _id(acme.id, "invoice", "INV-5007"),
+        "Invoice INV-5007",
         [
             (None, site_account, "Can we pay this one in two parts?", -4),
             (staff[StaffRole.MANAGER], None, "Yes, pay any part from the portal.", -3),
@@ -1136,6 +1139,7 @@ def _thread(
     customer: _Customer,
     subject: ThreadSubject,
     subject_id: uuid.UUID,
+    title: str,
     messages: Sequence[tuple[StaffUser | None, PortalAccount | None, str, int]],
 ) -> None:
     tenant_id = customer.row.tenant_id
@@ -1145,6 +1149,7 @@ def _thread(
         customer_id=customer.row.id,
         subject_type=subject,
         subject_id=subject_id,
+        title=title,
         last_message_at=demo.at(messages[-1][3], 15),
         created_at=demo.at(messages[0][3], 15),
     )
@@ -1158,6 +1163,7 @@ def _thread(
                 thread_id=thread.id,
                 author_staff_id=staff.id if staff else None,
                 author_account_id=account.id if account else None,
+                author_name=staff.name if staff else account.name if account else "",
                 body=body,
                 read_by_staff_at=demo.at(day, 16) if account else None,
                 read_by_customer_at=demo.at(day, 16) if staff and n < len(messages) - 1 else None,
@@ -1213,7 +1219,7 @@ def _northside(demo: _Demo, accounts: dict[str, PortalAccount]) -> None:
         [("Maple Court", "Fareham", "PO16 7AA"), ("Maple Court Annexe", "Fareham", "PO16 7AB")],
         [("Morgan Operations", "ops@maplecourt.example", "+44 1329 100 200")],
     )
-    _account(demo, maple.company[0], username="maplecourt", accounts=accounts)
+    morgan = _account(demo, maple.company[0], username="maplecourt", accounts=accounts)
     meter = Rental(
         tenant_id=northside.id,
         id=_id(northside.id, "rental", "NR-1"),
@@ -1247,7 +1253,20 @@ def _northside(demo: _Demo, accounts: dict[str, PortalAccount]) -> None:
         [(6, VisitStatus.SCHEDULED)],
         nia,
     )
-    _quote(demo, maple, "NQ-201", QuoteStatus.SENT, [("Boiler replacement", 1, 240000)], created=-5)
+    quote = _quote(
+        demo, maple, "NQ-201", QuoteStatus.SENT, [("Boiler replacement", 1, 240000)], created=-5
+    )
+    _thread(
+        demo,
+        maple,
+        ThreadSubject.QUOTE,
+        quote.id,
+        "Quote NQ-201",
+        [
+            (None, morgan, "Does the price include taking the old boiler away?", -4),
+            (nia, None, "It does, and the flue liner too.", -3),
+        ],
+    )
     _certificate(
         demo, maple, "GS-901", "Landlord Gas Safety Record", site=0, issued=-30, expires=335
     )

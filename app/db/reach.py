@@ -11,7 +11,7 @@ asks for by id, or reaches through request -> site -> customer -> invoices, is n
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +29,7 @@ from app.db.models import (
     Job,
     JobVisit,
     Message,
+    MessageNotice,
     MessageThread,
     Payment,
     PortalAccount,
@@ -44,6 +45,7 @@ from app.db.models import (
     Site,
     StaffUser,
     StoredFile,
+    ThreadSubject,
 )
 
 
@@ -107,6 +109,9 @@ class Rule:
     # columns and whether the grant shows paid invoices (a condition, so the same rule reads
     # a grant's value or a grant row's column, see `reach_through`).
     shown: Callable[[Any, sa.ColumnElement[bool]], sa.ColumnElement[bool]] | None = None
+    # Rows about one row of another table, named by a kind column and an id column, are
+    # reached exactly when that row is: (kind column, id column, {kind: table}).
+    about: tuple[str, str, Mapping[str, type[Any]]] | None = None
 
 
 DENIED = Rule()
@@ -148,9 +153,24 @@ RULES: dict[type[Any], Rule] = {
     DiaryEvent: Rule(customer="customer_id", site="site_id", module=PortalModule.DIARIES),
     ServiceRequest: Rule(customer="customer_id", site="site_id", module=PortalModule.REQUESTS),
     ServiceRequestEvent: Rule(parent=(ServiceRequest, "request_id", "id")),
-    # Conversations can be about invoices, which site contacts never see.
-    MessageThread: Rule(customer="customer_id", company_only=True),
+    # A conversation is seen by whoever sees what it is about: a site contact those of its
+    # own site's requests and jobs, never an invoice's; a module's only with that module.
+    MessageThread: Rule(
+        customer="customer_id",
+        about=(
+            "subject_type",
+            "subject_id",
+            {
+                ThreadSubject.JOB: Job,
+                ThreadSubject.QUOTE: Quote,
+                ThreadSubject.INVOICE: Invoice,
+                ThreadSubject.REQUEST: ServiceRequest,
+            },
+        ),
+    ),
     Message: Rule(parent=(MessageThread, "thread_id", "id")),
+    # Reading a thread ends the notices about it.
+    MessageNotice: Rule(parent=(MessageThread, "thread_id", "id")),
     StaffUser: DENIED,
     # Portal users' changes are audited like the office's; only staff read the trail.
     AuditEntry: Rule(written_only=True),
@@ -177,6 +197,19 @@ def reach_criteria(model: type[Any], grants: tuple[Grant, ...]) -> sa.ColumnElem
         reachable = sa.select(getattr(parent, theirs)).where(reach_criteria(parent, narrowed))
         within: sa.ColumnElement[bool] = getattr(model, ours).in_(reachable)
         return within
+    if rule.about is not None:
+        kind, subject, tables = rule.about
+        return sa.or_(
+            *(
+                sa.and_(
+                    getattr(model, kind) == value,
+                    getattr(model, subject).in_(
+                        sa.select(getattr(table, "id")).where(reach_criteria(table, grants))  # noqa: B009
+                    ),
+                )
+                for value, table in tables.items()
+            )
+        )
     tenant = getattr(model, "tenant_id")  # noqa: B009  (every table with a rule has one)
     if rule.tenant_wide:
         tenants = {grant.tenant_id for grant in _grants_for(rule, grants)}
@@ -235,6 +268,8 @@ def reach_through(
     and the grants are bound with it. `narrowed` are conditions on the grant row (given its
     columns) that a child table's rule adds, its module, when reached through this one."""
     rule = RULES.get(model, DENIED)
+    if rule.about is not None:
+        raise NotImplementedError(f"{model.__name__} rows are not read through a grants relation")
     conditions = list(narrowed)
     if rule.module is not None:
         module = rule.module.value
@@ -295,6 +330,12 @@ def reaches(obj: Any, grants: tuple[Grant, ...]) -> bool:
         return True
     if rule.tenant_wide or rule.written_only:
         return any(grant.tenant_id == obj.tenant_id for grant in grants)
+    if rule.about is not None and rule.customer is not None:
+        # What it is about was read through `reach_criteria` first; it is of the customer.
+        return any(
+            grant.tenant_id == obj.tenant_id and getattr(obj, rule.customer) == grant.customer_id
+            for grant in grants
+        )
     if rule.customer is None:
         return False
     return any(

@@ -23,6 +23,7 @@ from app.db.models import Invoice, InvoiceStatus, Tenant
 from app.db.scope import SYSTEM, Scope
 from app.db.session import Database
 from app.errors import ErrorCode
+from app.messages.live import LiveEvents
 from app.payments.amounts import Bounds, bounds_for
 from app.payments.events import HANDLED_TYPES, StripeEventData, apply_event
 from app.payments.gateway import StripeGateway
@@ -42,9 +43,11 @@ class RecoveryReport:
 
 
 class Payments:
-    def __init__(self, db: Database, settings: Settings) -> None:
+    def __init__(self, db: Database, settings: Settings, *, live: LiveEvents | None = None) -> None:
         self._db = db
         self._settings = settings
+        # Payments received are news to the office (E15).
+        self._live = live
         self._gateway = StripeGateway(settings) if settings.payments_enabled else None
 
     @property
@@ -97,7 +100,7 @@ class Payments:
         except (stripe.SignatureVerificationError, ValueError, KeyError, TypeError):
             return _refusal(400, ErrorCode.BAD_REQUEST, "The event is not signed by Stripe.")
         try:
-            outcome = await apply_event(self._db, self._settings, data)
+            outcome = await apply_event(self._db, self._settings, data, live=self._live)
         except Exception:
             request_id = request.state.request_id
             logger.exception("Stripe event %s failed (request %s)", data.id, request_id)
@@ -129,7 +132,7 @@ class Payments:
         events.sort(key=lambda event: event.created)
         applied = 0
         for event in events:
-            if await apply_event(self._db, self._settings, event) is not None:
+            if await apply_event(self._db, self._settings, event, live=self._live) is not None:
                 applied += 1
         return RecoveryReport(
             listed=len(events), applied=applied, already_recorded=len(events) - applied

@@ -30,6 +30,7 @@ from app.db.models import (
 from app.db.scope import SYSTEM
 from app.db.session import Database
 from app.mail import enqueue_email
+from app.messages.live import LiveEvent, LiveEvents, committed, stage
 from app.payments.amounts import format_money
 from app.settings import Settings
 
@@ -75,7 +76,7 @@ class _Result:
 
 
 async def apply_event(
-    db: Database, settings: Settings, event: StripeEventData
+    db: Database, settings: Settings, event: StripeEventData, *, live: LiveEvents | None = None
 ) -> StripeEventOutcome | None:
     """Records and applies one event; None when it was recorded before (a repeat delivery,
     or recovery meeting an event the webhook already had). Raises when it cannot be
@@ -95,9 +96,29 @@ async def apply_event(
                 payment_id=payment.id if payment else None,
             )
         )
+        received = await _received(session, result)
+        if received is not None:
+            await stage(live, session, received)
+    if received is not None:
+        await committed(live, received)
     log = logger.error if result.outcome is StripeEventOutcome.REJECTED else logger.info
     log("Stripe event %s (%s): %s %s", event.id, event.type, result.outcome, result.detail)
     return result.outcome
+
+
+async def _received(session: AsyncSession, result: _Result) -> LiveEvent | None:
+    """The office's news of a payment this event made succeed."""
+    payment = result.payment
+    if (
+        result.outcome is not StripeEventOutcome.APPLIED
+        or payment is None
+        or payment.status is not PaymentStatus.SUCCEEDED
+    ):
+        return None
+    # Locked and loaded already by `_locked`: no statement.
+    invoice = await session.get(Invoice, (payment.tenant_id, payment.invoice_id))
+    assert invoice is not None
+    return LiveEvent("payment", payment.tenant_id, invoice.customer_id, payment.id)
 
 
 async def _claim(session: AsyncSession, dialect: str, event: StripeEventData) -> bool:

@@ -28,6 +28,7 @@ from app.db.scope import SYSTEM
 from app.db.session import Database
 from app.errors import AppError, ErrorCode, NotFound
 from app.mail import enqueue_email
+from app.messages.live import ACCESS_CHANGED, LiveEvents, announce
 from app.resolvers.audit import audit_entry
 from app.settings import Settings
 from app.validation import normalised_email
@@ -147,7 +148,7 @@ async def set_portal_access(ctx: Context, *, contact_id: uuid.UUID, enabled: boo
         contact = await _contact(session, contact_id)
         account_id = await switch_access(ctx, session, contact, enabled)
     if account_id is not None:
-        await end_sessions_without_access(ctx.db, account_id)
+        await end_sessions_without_access(ctx.db, account_id, ctx.live)
     return contact
 
 
@@ -189,7 +190,9 @@ async def switch_access(
     return account_id
 
 
-async def end_sessions_without_access(db: Database, account_id: uuid.UUID) -> None:
+async def end_sessions_without_access(
+    db: Database, account_id: uuid.UUID, live: LiveEvents | None = None
+) -> None:
     """An account left with access at no business at all has its sessions revoked outright,
     so they stay ended even if access comes back. Until then, and for an account still in
     use elsewhere, every request re-reads the viewer, so this business is gone at once."""
@@ -200,6 +203,8 @@ async def end_sessions_without_access(db: Database, account_id: uuid.UUID) -> No
             await revoke(
                 session, col(AuthSession.account_id) == account_id, reason="portal-access-off"
             )
+    # Its live connections end now, not at their next check.
+    await announce(live, db, ACCESS_CHANGED)
 
 
 async def resend_invitation(ctx: Context, *, contact_id: uuid.UUID) -> Contact:

@@ -291,7 +291,7 @@ async def delete_contact(ctx: Context, *, contact_id: uuid.UUID) -> uuid.UUID:
         )
         await session.delete(contact)
     if account_id is not None:
-        await end_sessions_without_access(ctx.db, account_id)
+        await end_sessions_without_access(ctx.db, account_id, ctx.live)
     return contact.id
 
 
@@ -303,7 +303,7 @@ async def set_contact_access(ctx: Context, *, contact_id: uuid.UUID, enabled: bo
         _not_yourself(viewer, contact)
         account_id = await switch_access(ctx, session, contact, enabled)
     if account_id is not None:
-        await end_sessions_without_access(ctx.db, account_id)
+        await end_sessions_without_access(ctx.db, account_id, ctx.live)
     ctx.loaders.contact_by_id.prime(contact.id, contact)
     return contact
 
@@ -459,7 +459,7 @@ async def remove_user(ctx: Context, *, membership_id: uuid.UUID) -> uuid.UUID:
             )
         )
     if account_id is not None:
-        await end_sessions_without_access(ctx.db, account_id)
+        await end_sessions_without_access(ctx.db, account_id, ctx.live)
     return membership.id
 
 

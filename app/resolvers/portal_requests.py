@@ -27,6 +27,8 @@ from app.db.models import (
     Site,
 )
 from app.errors import AppError, ErrorCode, NotFound
+from app.messages import live
+from app.messages.live import LiveEvent
 from app.resolvers.pagination import Page, tenant_page
 from app.validation import limited_text
 
@@ -155,6 +157,9 @@ async def submit_request(ctx: Context, draft: RequestDraft) -> ServiceRequest:
                 account_id=viewer.account_id,
             )
         )
+        event = LiveEvent("request", request.tenant_id, request.customer_id, request.id)
+        await live.stage(ctx.live, session, event)
+    await live.committed(ctx.live, event)
     return request
 
 

@@ -18,9 +18,13 @@ from app.context import Context
 from app.db.models import Customer, PortalModule, StoredFile, Tenant
 from app.errors import AppError, ErrorCode
 from app.files import Logo, stored_logo
+from app.messages.live import ACCESS_CHANGED, announce
 from app.resolvers.audit import audit_entry, changes
 from app.resolvers.customers import row_of, staff_tenant
 from app.validation import checked_colour, checked_identifier, checked_stripe_account
+
+# A week: a message waits no longer than that before its customer is told.
+NOTICE_MINUTES_MAX = 7 * 24 * 60
 
 
 def _modules(modules: Sequence[PortalModule]) -> list[str]:
@@ -76,7 +80,13 @@ def _checked(values: Mapping[str, Any]) -> dict[str, Any]:
             checked[name] = checked_identifier(value or "")
         elif name == "stripe_account_id":
             checked[name] = checked_stripe_account(value)
-        elif name in ("portal_enabled", "invoice_visibility"):
+        elif name == "message_notice_minutes":
+            if value is None or not 0 <= value <= NOTICE_MINUTES_MAX:
+                raise AppError(
+                    f"Give 0 to {NOTICE_MINUTES_MAX} minutes.", field="messageNoticeMinutes"
+                )
+            checked[name] = value
+        elif name in ("portal_enabled", "invoice_visibility", "message_staff_first_names"):
             if value is None:
                 raise AppError("This cannot be null.", field=_camel(name))
             checked[name] = value
@@ -101,6 +111,8 @@ async def update_settings(ctx: Context, *, values: Mapping[str, Any]) -> Tenant:
     async with ctx.db.transaction(ctx.scope) as session:
         tenant = await _tenant(ctx, session)
         _audited(ctx, session, tenant, "portal_settings.updated", checked)
+    if "portal_enabled" in checked:
+        await announce(ctx.live, ctx.db, ACCESS_CHANGED)
     return tenant
 
 
@@ -176,6 +188,8 @@ async def update_customer_portal(
         except IntegrityError as error:
             # Another customer took the identifier since the check above.
             raise _identifier_taken() from error
+    if "portal_enabled" in checked:
+        await announce(ctx.live, ctx.db, ACCESS_CHANGED)
     return customer
 
 

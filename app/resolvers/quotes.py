@@ -12,6 +12,8 @@ from app.context import Context
 from app.db.base import utcnow
 from app.db.models import Quote, QuoteStatus, Tenant
 from app.errors import AppError, ErrorCode, NotFound
+from app.messages import live
+from app.messages.live import LiveEvent
 from app.resolvers.invoices import today_at
 from app.resolvers.pagination import Page, tenant_page
 
@@ -65,4 +67,7 @@ async def decide_quote(ctx: Context, *, quote_id: uuid.UUID, approve: bool) -> Q
                 code=ErrorCode.QUOTE_NOT_OPEN,
             )
         await session.refresh(quote)
+        event = LiveEvent("quote", quote.tenant_id, quote.customer_id, quote.id)
+        await live.stage(ctx.live, session, event)
+    await live.committed(ctx.live, event)
     return quote

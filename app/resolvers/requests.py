@@ -270,8 +270,11 @@ async def convert_request(
         request.decided_by_staff_id = viewer.user_id
         if into is Conversion.JOB:
             request.converted_job_id = job.id
+            became = f"job {job.number}"
         else:
             request.converted_rental_id = rental.id
+            became = f"rental {rental.reference}"
+        await _tell_accepted(ctx, session, request, became)
         session.add(
             audit_entry(
                 viewer,
@@ -298,6 +301,30 @@ async def _submitter(session: AsyncSession, request: ServiceRequest) -> tuple[st
         if contact is not None and (email := normalised_email(contact.email)):
             return contact.name, email
     return None
+
+
+async def _tell_accepted(
+    ctx: Context, session: AsyncSession, request: ServiceRequest, became: str
+) -> None:
+    """Emails whoever sent the request what it became (E15), in the deciding transaction."""
+    submitter = await _submitter(session, request)
+    if submitter is None:
+        return
+    tenant = await session.get(Tenant, request.tenant_id)
+    assert tenant is not None
+    await enqueue_email(
+        session,
+        template="request_accepted",
+        to=submitter[1],
+        tenant=tenant,
+        context={
+            "contact_name": submitter[0],
+            "request_number": request.number,
+            "became": became,
+            "url": f"{ctx.settings.portal_app_url}/{tenant.slug}/requests",
+        },
+        settings=ctx.settings,
+    )
 
 
 async def decline_request(ctx: Context, *, request_id: uuid.UUID, reason: str) -> ServiceRequest:

@@ -39,6 +39,7 @@ from app.db.models import (
 )
 from app.db.scope import SYSTEM
 from app.errors import AppError, ErrorCode, Unauthenticated
+from app.messages.live import ACCESS_CHANGED, announce
 from app.validation import checked_text
 
 WRONG_CREDENTIALS = "The sign-in details are not right."
@@ -174,6 +175,7 @@ async def sign_out(ctx: Context) -> bool:
         return False
     async with ctx.db.transaction(SYSTEM) as session:
         await revoke(session, col(AuthSession.id) == viewer.session_id, reason="sign-out")
+    await announce(ctx.live, ctx.db, ACCESS_CHANGED)
     return True
 
 

@@ -62,6 +62,7 @@ def build_schema(
     *,
     query: type,
     mutation: type | None = None,
+    subscription: type | None = None,
     types: list[Any] | None = None,
     production: bool,
     introspection: bool,
@@ -85,6 +86,7 @@ def build_schema(
     schema = GatewaySchema(
         query=query,
         mutation=mutation,
+        subscription=subscription,
         types=[ErrorCode, *(types or [])],
         extensions=extensions,
         config=StrawberryConfig(disable_field_suggestions=production),

@@ -39,6 +39,13 @@ class PortalSettings:
         description="The Stripe connected account (`acct_...`) customers' card payments go to;"
         " null: invoices cannot be paid by card in the portal."
     )
+    message_notice_minutes: int = strawberry.field(
+        description="How long a message to a customer waits unread before its users are emailed."
+    )
+    message_staff_first_names: bool = strawberry.field(
+        description="Whether customers see the first name of the staff member who wrote a"
+        " message, or only the business's name."
+    )
 
     @classmethod
     def from_row(cls, row: models.Tenant, info: Info) -> PortalSettings:
@@ -50,6 +57,8 @@ class PortalSettings:
             accent_colour=row.accent_colour,
             logo_url=logo_url(info.context.settings, row.id) if row.logo_file_id else None,
             stripe_account_id=row.stripe_account_id,
+            message_notice_minutes=row.message_notice_minutes,
+            message_staff_first_names=row.message_staff_first_names,
         )
 
 
@@ -65,6 +74,10 @@ class PortalSettingsChanges:
         default=strawberry.UNSET,
         description="`acct_` and letters and digits, as Stripe shows it; null stops card payments.",
     )
+    message_notice_minutes: int | None = strawberry.field(
+        default=strawberry.UNSET, description="0 to 10080 (a week)."
+    )
+    message_staff_first_names: bool | None = strawberry.UNSET
 
 
 @strawberry.input(
@@ -101,7 +114,7 @@ class PortalSettingsQuery:
 class PortalSettingsMutation:
     @strawberry.mutation(
         description="Change the portal switch, default modules, invoice visibility, accent "
-        "colour or Stripe account.",
+        "colour, Stripe account, or how messages to customers are signed and told.",
         extensions=guarded(RequiresRole(SETTINGS_ROLE)),
     )
     async def update_portal_settings(

@@ -15,6 +15,18 @@ from app.schema.build import GatewaySchema, build_schema
 from app.schema.catalog import CatalogMutation, CatalogQuery, RequestableItem
 from app.schema.customers import Contact, Customer, CustomerMutation, Site
 from app.schema.jobs import Job
+from app.schema.messages import (
+    Message,
+    MessagesMutation,
+    MessagesQuery,
+    MessagesSubscription,
+    MessageThread,
+)
+from app.schema.notifications import (
+    NotificationsMutation,
+    NotificationsQuery,
+    NotificationsSubscription,
+)
 from app.schema.permissions import Public, RequiresRole, guarded
 from app.schema.portal_settings import PortalSettingsMutation, PortalSettingsQuery
 from app.schema.relay import connection, node_field
@@ -30,12 +42,21 @@ class Mutation(
     CatalogMutation,
     RequestsMutation,
     PortalSettingsMutation,
+    MessagesMutation,
+    NotificationsMutation,
 ):
     pass
 
 
 @strawberry.type
-class Query(CatalogQuery, RequestsQuery, PortalSettingsQuery, AuditQuery):
+class Subscription(MessagesSubscription, NotificationsSubscription):
+    pass
+
+
+@strawberry.type
+class Query(
+    CatalogQuery, RequestsQuery, PortalSettingsQuery, AuditQuery, MessagesQuery, NotificationsQuery
+):
     node: relay.Node | None = node_field()
 
     @strawberry.field(
@@ -65,11 +86,14 @@ def staff_schema(*, production: bool) -> GatewaySchema:
     return build_schema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         types=[
             AuditEntry,
             Contact,
             Customer,
             Job,
+            Message,
+            MessageThread,
             Rental,
             RequestableItem,
             ServiceRequest,

@@ -26,17 +26,18 @@ from app.db.models.invoices import (
     StripeEventOutcome,
 )
 from app.db.models.jobs import Job, JobStatus, JobVisit, VisitStatus
-from app.db.models.messages import Message, MessageThread, ThreadSubject
+from app.db.models.messages import Message, MessageNotice, MessageThread, ThreadSubject
 from app.db.models.outbox import OutboxEmail, OutboxStatus
 from app.db.models.portal import PortalAccount, PortalMembership
 from app.db.models.quotes import Quote, QuoteLine, QuoteStatus
 from app.db.models.rentals import Rental
 from app.db.models.requests import RequestKind, RequestStatus, ServiceRequest, ServiceRequestEvent
-from app.db.models.staff import StaffRole, StaffUser
+from app.db.models.staff import ActivityEmails, StaffRole, StaffUser
 from app.db.models.tenants import ALL_MODULES, InvoiceVisibility, Plan, PortalModule, Tenant
 
 __all__ = [
     "ALL_MODULES",
+    "ActivityEmails",
     "AuditEntry",
     "AuthSession",
     "Certificate",
@@ -53,6 +54,7 @@ __all__ = [
     "JobStatus",
     "JobVisit",
     "Message",
+    "MessageNotice",
     "MessageThread",
     "OneTimeToken",
     "OutboxEmail",

@@ -29,6 +29,14 @@ class StaffRole(enum.StrEnum):
 _LADDER = list(StaffRole)
 
 
+class ActivityEmails(enum.StrEnum):
+    """How a staff user is emailed what customers do (E15)."""
+
+    NONE = "NONE"
+    INSTANT = "INSTANT"
+    DAILY = "DAILY"
+
+
 class StaffUser(TenantOwned, table=True):
     __tablename__ = "staff_users"
     __table_args__ = (tenant_index("staff_users", "email", unique=True),)
@@ -39,3 +47,10 @@ class StaffUser(TenantOwned, table=True):
     password_hash: str | None = Field(default=None, max_length=255)
     is_active: bool = True
     password_changed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    activity_emails: ActivityEmails = Field(
+        default=ActivityEmails.NONE,
+        sa_type=enum_column(ActivityEmails),
+        sa_column_kwargs={"server_default": "NONE"},
+    )
+    # What customers did up to this moment has been emailed (or was before they asked).
+    activity_emailed_until: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -54,6 +54,11 @@ class Tenant(SQLModel, table=True):
     logo_file_id: uuid.UUID | None = None
     accent_colour: str | None = Field(default=None, max_length=7)
     stripe_account_id: str | None = Field(default=None, max_length=255)
+    # How long a message to a customer waits unread before its users are emailed.
+    message_notice_minutes: int = 15
+    # Whether customers see the first name of the staff member who wrote, or only the
+    # business's name.
+    message_staff_first_names: bool = False
     created_at: datetime = timestamp_field()
 
     @property

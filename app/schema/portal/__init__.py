@@ -42,6 +42,13 @@ from app.schema.portal.customers import Contact, Customer, Rental, Site
 from app.schema.portal.diaries import Appointment
 from app.schema.portal.invoices import Invoice, InvoiceMutation
 from app.schema.portal.jobs import Job, Visit
+from app.schema.portal.messages import (
+    Message,
+    MessagesMutation,
+    MessagesQuery,
+    MessagesSubscription,
+    MessageThread,
+)
 from app.schema.portal.people import PeopleMutation
 from app.schema.portal.properties import PropertiesMutation
 from app.schema.portal.quotes import Quote, QuotesMutation
@@ -61,6 +68,7 @@ class Mutation(
     PropertiesMutation,
     InvoiceMutation,
     PeopleMutation,
+    MessagesMutation,
 ):
     pass
 
@@ -70,7 +78,12 @@ compiled.ROOTS["node"] = compiled.NodeRoot()
 
 
 @strawberry.type
-class Query(BrandingQuery):
+class Subscription(MessagesSubscription):
+    pass
+
+
+@strawberry.type
+class Query(BrandingQuery, MessagesQuery):
     node: relay.Node | None = node_field()
 
     @strawberry.field(
@@ -291,6 +304,7 @@ def portal_schema(*, production: bool) -> GatewaySchema:
     return build_schema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         types=[
             Appointment,
             Certificate,
@@ -299,6 +313,8 @@ def portal_schema(*, production: bool) -> GatewaySchema:
             Customer,
             Invoice,
             Job,
+            Message,
+            MessageThread,
             PortalAccount,
             PortalUser,
             Quote,

@@ -1,0 +1,1 @@
+"""Messages between the office and its customers: the notices of unread ones."""
