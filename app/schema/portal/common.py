@@ -28,10 +28,19 @@ class Contractor(LoadedNode):
     name: str
     slug: str = strawberry.field(description="The business's own portal address part.")
     accent_colour: str | None = strawberry.field(description="#RRGGBB, for the portal's look.")
+    time_zone: str = strawberry.field(
+        description="The business's IANA time zone (Europe/London): the portal shows times in it."
+    )
 
     @classmethod
     def from_row(cls, row: models.Tenant) -> Contractor:
-        return cls(id=str(row.id), name=row.name, slug=row.slug, accent_colour=row.accent_colour)
+        return cls(
+            id=str(row.id),
+            name=row.name,
+            slug=row.slug,
+            accent_colour=row.accent_colour,
+            time_zone=row.time_zone,
+        )
 
 
 def contractor_of(info: Info, tenant_id: uuid.UUID) -> Contractor | Awaitable[Contractor]:
