@@ -1,0 +1,237 @@
+"""The portal web app (W1-W5) in Chromium at a phone's width and at a desktop's, against a
+served portal with the demo data: real SMTP on loopback and the Stripe stand-in."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import httpx
+from playwright.sync_api import expect
+
+from tests.browser import Portal, Screen, browser, portal, screen
+
+__all__ = ["browser", "portal", "screen"]
+
+COMPANY = "facilities@harbourview.example"
+SITE = "site.manager@riverside.example"
+NARROWED = "bursar@greenfield.example"
+SWITCHED_OFF = "parks@citycouncil.example"
+RESET = "ops@maplecourt.example"
+
+
+def _money(text: str) -> int:
+    """£1,234.50 as 123450."""
+    digits = re.sub(r"[^\d.]", "", text)
+    return round(float(digits) * 100)
+
+
+def test_w1_sign_in_page_is_branded_by_the_business_slug(screen: Screen) -> None:
+    screen.go("/portal/acme")
+    screen.heading("Sign in")
+    expect(screen.page.locator(".brand-name")).to_have_text("Acme Sanitation")
+    accent = screen.page.evaluate(
+        "getComputedStyle(document.documentElement).getPropertyValue('--accent').trim()"
+    )
+    assert accent.upper() == "#0F766E"
+    screen.fits_and_reads()
+    # "Email me a link" and "forgot password" answer alike for any address.
+    screen.page.get_by_role("button", name="Email me a link instead").click()
+    screen.heading("Email me a sign-in link")
+    screen.page.get_by_label("Email", exact=True).fill("nobody@example.com")
+    screen.page.get_by_role("button", name="Email me a link").click()
+    expect(screen.page.get_by_role("status")).to_contain_text("If that address has a portal")
+    screen.fits_and_reads()
+    screen.page.get_by_role("button", name="Forgot password?").click()
+    screen.heading("Forgot your password?")
+    screen.page.get_by_label("Email", exact=True).fill("")
+    screen.page.get_by_role("button", name="Email me a reset link").click()
+    expect(screen.page.get_by_role("alert")).to_have_text("Enter your email address.")
+
+
+def test_w1_a_wrong_password_says_so_and_stays_signed_out(screen: Screen) -> None:
+    screen.sign_in(COMPANY, "not the password")
+    expect(screen.page.get_by_role("alert")).to_contain_text("do not match an account")
+    screen.heading("Sign in")
+
+
+def test_w3_company_contact_lists_invoices_opens_one_and_pays_part(screen: Screen) -> None:
+    page = screen.page
+    screen.sign_in(COMPANY)
+    screen.heading(re.compile("^Hello, "))
+    screen.fits_and_reads()
+    screen.nav("Invoices")
+    screen.heading("Invoices")
+    screen.fits_and_reads()
+    page.get_by_label("Unpaid only").check()
+    page.locator(".rows li").first.get_by_role("link").click()
+    screen.heading(re.compile(r"^Invoice "))
+    balance_before = _money(page.get_by_test_id("balance").inner_text())
+    assert balance_before > 1000
+    screen.fits_and_reads()
+    page.get_by_label("Part of it").check()
+    page.get_by_label(re.compile(r"^Amount")).fill("10.00")
+    page.get_by_role("button", name="Continue to card payment").click()
+    expect(page.get_by_role("note")).to_contain_text("TEST MODE")
+    screen.fits_and_reads()
+    page.get_by_role("button", name=re.compile(r"^Pay £10\.00")).click()
+    expect(page.get_by_test_id("balance")).not_to_have_text(
+        page.get_by_test_id("balance").inner_text(), timeout=30_000
+    )
+    assert _money(page.get_by_test_id("balance").inner_text()) == balance_before - 1000
+    # The stand-in took exactly this payment, on the business's own account.
+    [confirmed] = [c for c in screen.portal.stripe.calls if c.path.endswith("/confirm")][-1:]
+    intent = screen.portal.stripe.intents[confirmed.path.split("/")[3]]
+    assert (intent["amount"], intent["status"]) == (1000, "succeeded")
+
+
+def test_w3_site_contact_sees_no_invoices_and_requests_a_service_for_its_site(
+    screen: Screen,
+) -> None:
+    page = screen.page
+    screen.sign_in(SITE)
+    screen.heading(re.compile("^Hello, "))
+    assert "Invoices" not in screen.nav_links()
+    screen.go("/portal/invoices")
+    screen.heading("Not available")
+    screen.fits_and_reads()
+    screen.go("/portal/requests/new")
+    screen.heading("New request")
+    screen.page.get_by_role("button", name="Send the request").click()
+    expect(page.get_by_role("alert")).to_have_text("Choose the site.")
+    sites = page.get_by_label("Site", exact=True).locator("option").all_inner_texts()
+    assert len(sites) == 2, sites  # "Choose a site" and the contact's own site
+    page.get_by_label("Site", exact=True).select_option(index=1)
+    page.get_by_label("Service", exact=True).select_option(index=1)
+    page.get_by_role("button", name="Send the request").click()
+    expect(page.get_by_role("alert")).to_have_text(
+        "Pick the rental this is for, or ask for a new one."
+    )
+    page.get_by_label("Rental").select_option(label="A new rental")
+    po = f"PO-{uuid.uuid4().hex[:6]}"
+    page.get_by_label("PO number").fill(po)
+    screen.fits_and_reads()
+    page.get_by_role("button", name="Send the request").click()
+    screen.heading("Requests")
+    row = page.locator(".rows li").filter(has_text=po)
+    expect(row).to_contain_text(sites[1].split(" (")[0])
+    expect(row).to_contain_text("New")
+    screen.fits_and_reads()
+
+
+def test_w2_invitation_link_opens_and_signs_in(screen: Screen, portal: Portal) -> None:
+    page = screen.page
+    screen.sign_in(COMPANY)
+    screen.heading(re.compile("^Hello, "))
+    screen.nav("Contacts")
+    screen.heading("Contacts")
+    screen.fits_and_reads()
+    page.get_by_role("button", name="Add a contact").click()
+    email = f"new.{uuid.uuid4().hex[:8]}@harbourview.example"
+    page.get_by_label("Name", exact=True).fill("Nia Newcomer")
+    page.get_by_label("Email", exact=True).fill(email)
+    page.get_by_label("Invite them to the portal").check()
+    already = len(portal.smtp.inbox.messages)
+    page.get_by_role("button", name="Add the contact").click()
+    link = portal.link_in(portal.email_to(email, after=already), "/portal/acme/accept-invitation")
+
+    # The newcomer opens the link in a browser of their own.
+    newcomer = page.context.browser
+    assert newcomer is not None
+    context = newcomer.new_context(viewport=page.viewport_size)
+    try:
+        fresh = context.new_page()
+        fresh.goto(link)
+        fresh.get_by_role("heading", level=1, name="Set up your portal account").wait_for()
+        Screen(fresh, portal, screen.width, screen.sent).fits_and_reads()
+        fresh.get_by_label("Your name").fill("Nia Newcomer")
+        fresh.get_by_label("Username").fill(f"nia{uuid.uuid4().hex[:6]}")
+        fresh.get_by_label("New password", exact=True).fill("a long new secret")
+        fresh.get_by_label("Repeat the new password").fill("a long new secret")
+        fresh.get_by_role("button", name="Create my account").click()
+        fresh.get_by_role("heading", level=1, name="Hello, Nia Newcomer").wait_for()
+    finally:
+        context.close()
+
+
+def test_w2_password_reset_through_the_emailed_link(screen: Screen, portal: Portal) -> None:
+    page = screen.page
+    screen.go("/portal/acme")
+    page.get_by_role("button", name="Forgot password?").click()
+    page.get_by_label("Email", exact=True).fill(RESET)
+    already = len(portal.smtp.inbox.messages)
+    page.get_by_role("button", name="Email me a reset link").click()
+    expect(page.get_by_role("status")).to_contain_text("If that address has a portal account")
+    link = portal.link_in(portal.email_to(RESET, after=already), "/portal/reset-password")
+    page.goto(link)
+    screen.heading("Choose a new password")
+    page.get_by_role("button", name="Save the new password").click()
+    expect(page.get_by_role("alert")).to_contain_text("at least 8 characters")
+    new_password = f"fresh-{uuid.uuid4().hex[:10]}"
+    page.get_by_label("New password", exact=True).fill(new_password)
+    page.get_by_label("Repeat the new password").fill(new_password)
+    screen.fits_and_reads()
+    page.get_by_role("button", name="Save the new password").click()
+    expect(page.get_by_role("status")).to_contain_text("Your password is changed")
+    # The link works once.
+    page.goto(link)
+    page.get_by_label("New password", exact=True).fill(new_password + "x")
+    page.get_by_label("Repeat the new password").fill(new_password + "x")
+    page.get_by_role("button", name="Save the new password").click()
+    expect(page.get_by_role("alert")).to_contain_text("expired or was used")
+    screen.sign_in(RESET, new_password)
+    screen.heading(re.compile("^Hello, "))
+
+
+def test_w3_a_narrowed_user_sees_only_its_modules(screen: Screen) -> None:
+    screen.sign_in(NARROWED)
+    screen.heading(re.compile("^Hello, "))
+    assert screen.nav_links() == ["Home", "Invoices", "Requests", "My profile"]
+    screen.fits_and_reads()
+    for path in ("/portal/quotes", "/portal/jobs", "/portal/contacts", "/portal/certificates"):
+        screen.go(path)
+        screen.heading("Not available")
+    screen.go("/portal/requests")
+    screen.heading("Requests")
+    screen.fits_and_reads()
+
+
+def test_w3_a_switched_off_portal_says_why(screen: Screen) -> None:
+    screen.sign_in(SWITCHED_OFF)
+    expect(screen.page.get_by_role("alert")).to_contain_text("The portal is switched off")
+    screen.heading("Sign in")
+    screen.fits_and_reads()
+
+
+def test_w3_every_screen_of_a_company_contact_loads_and_reads(screen: Screen) -> None:
+    screen.sign_in(COMPANY)
+    screen.heading(re.compile("^Hello, "))
+    for name in screen.nav_links()[1:]:
+        screen.nav(name)
+        screen.heading(name)
+        expect(screen.page.get_by_role("status").filter(has_text="Loading")).to_have_count(0)
+        screen.fits_and_reads()
+
+
+def test_w5_the_app_is_served_with_history_fallback_caching_and_a_strict_policy(
+    portal: Portal,
+) -> None:
+    page = httpx.get(f"{portal.url}/portal/invoices/anything")
+    assert page.status_code == 200
+    assert page.headers["cache-control"] == "no-cache"
+    policy = page.headers["content-security-policy"]
+    assert "script-src 'self' https://js.stripe.com;" in policy
+    assert "'unsafe-inline'" not in policy
+    assert "frame-ancestors 'none'" in policy
+    assert page.headers["referrer-policy"] == "no-referrer"
+    [script] = re.findall(r'src="(/portal/assets/[^"]+\.js)"', page.text)
+    asset = httpx.get(f"{portal.url}{script}")
+    assert asset.status_code == 200
+    assert asset.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert asset.headers["content-type"].startswith("text/javascript")
+    assert httpx.get(f"{portal.url}/portal/assets/nothing.js").status_code == 404
+    # No way out of the build's assets folder.
+    escape = httpx.get(f"{portal.url}/portal/assets/..%2F..%2F..%2Fapp%2Fweb.py")
+    assert "WEB_BUILD" not in escape.text
+    # The GraphQL endpoint and the magic-link page keep their own answers.
+    assert "Sign in to your portal" in httpx.get(f"{portal.url}/portal/magic-link?token=x").text
