@@ -21,10 +21,11 @@ STRIPE_API = "https://api.stripe.com"
 # Vite's output names: letters, digits, dashes, underscores and dots, one folder deep.
 _ASSET_NAME = re.compile(r"[A-Za-z0-9_.-]+\Z")
 _IMMUTABLE = "public, max-age=31536000, immutable"
-# A page that carries a one-time token in its address never hands it on to another site.
+# A page that carries a one-time token in its address never hands it on to another site
+# (same-origin: under no-referrer a browser's POSTs would carry `Origin: null`).
 _PAGE_HEADERS = {
     "Cache-Control": "no-cache",
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
 }

@@ -9,6 +9,8 @@ import uuid
 import httpx
 from playwright.sync_api import expect
 
+from app.auth.resolve import COOKIE_NAMES
+from app.auth.tokens import Audience
 from tests.browser import Portal, Screen, browser, portal, screen
 
 __all__ = ["browser", "portal", "screen"]
@@ -18,6 +20,7 @@ SITE = "site.manager@riverside.example"
 NARROWED = "bursar@greenfield.example"
 SWITCHED_OFF = "parks@citycouncil.example"
 RESET = "ops@maplecourt.example"
+PORTAL_COOKIE = COOKIE_NAMES[Audience.PORTAL]
 
 
 def _money(text: str) -> int:
@@ -223,7 +226,7 @@ def test_w5_the_app_is_served_with_history_fallback_caching_and_a_strict_policy(
     assert "script-src 'self' https://js.stripe.com;" in policy
     assert "'unsafe-inline'" not in policy
     assert "frame-ancestors 'none'" in policy
-    assert page.headers["referrer-policy"] == "no-referrer"
+    assert page.headers["referrer-policy"] == "same-origin"
     [script] = re.findall(r'src="(/portal/assets/[^"]+\.js)"', page.text)
     asset = httpx.get(f"{portal.url}{script}")
     assert asset.status_code == 200
@@ -235,3 +238,43 @@ def test_w5_the_app_is_served_with_history_fallback_caching_and_a_strict_policy(
     assert "WEB_BUILD" not in escape.text
     # The GraphQL endpoint and the magic-link page keep their own answers.
     assert "Sign in to your portal" in httpx.get(f"{portal.url}/portal/magic-link?token=x").text
+
+
+def test_w2_magic_link_opens_and_signs_in(screen: Screen, portal: Portal) -> None:
+    page = screen.page
+    screen.go("/portal/acme")
+    page.get_by_role("button", name="Email me a link instead").click()
+    page.get_by_label("Email", exact=True).fill(COMPANY)
+    already = len(portal.smtp.inbox.messages)
+    page.get_by_role("button", name="Email me a link").click()
+    link = portal.link_in(portal.email_to(COMPANY, after=already), "/portal/magic-link")
+    page.goto(link)
+    page.get_by_role("button", name="Sign in").click()
+    screen.heading(re.compile("^Hello, "))
+    assert page.url.rstrip("/").endswith("/portal")
+    screen.fits_and_reads()
+
+
+def test_w3_an_ended_session_gets_a_page_saying_so(screen: Screen, portal: Portal) -> None:
+    screen.sign_in(COMPANY)
+    screen.heading(re.compile("^Hello, "))
+    # The session the cookie named is over (here: a cookie no session ever had).
+    [cookie] = [c for c in screen.page.context.cookies() if c["name"] == PORTAL_COOKIE]
+    screen.page.context.add_cookies(
+        [
+            {
+                "name": cookie["name"],
+                "value": "ended",
+                "domain": cookie["domain"],
+                "path": cookie["path"],
+                "secure": cookie["secure"],
+                "httpOnly": cookie["httpOnly"],
+                "sameSite": cookie["sameSite"],
+            }
+        ]
+    )
+    screen.nav("Invoices")
+    screen.heading("Your session has ended")
+    screen.fits_and_reads()
+    screen.page.get_by_role("link", name="Go to the sign-in page").click()
+    screen.heading("Sign in")
