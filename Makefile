@@ -43,6 +43,7 @@ types: install
 # The browser tests (tests/test_web_app.py) need the built app and Debian's Chromium; without
 # Chromium they are skipped with a line saying so, and in CI they fail.
 test: lint types web
+	tools/web-build.sh test
 	@test -x "$${PORTAL_CHROMIUM:-/usr/bin/chromium}" || echo "Chromium is missing: the browser tests will not run (apt-get install -y chromium)"
 	PORTAL_ENV=test $(BIN)/pytest
 

