@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from playwright.sync_api import Browser, Page, Playwright, Request, sync_playwright
 from playwright.sync_api import Error as PlaywrightError
 
+from app.db.demo import DEMO_PASSWORD, seed_demo
 from app.db.scope import SYSTEM
 from app.db.session import Database, create_engine
 from app.web import WEB_BUILD
@@ -76,7 +77,6 @@ def browser() -> Iterator[Browser]:
 
 def _seed_and_connect(url: str) -> None:
     """The demo, with its business paid into a Stripe account, so its invoices take cards."""
-    from app.db.demo import seed_demo
 
     async def run() -> None:
         db = Database(create_engine(url))
@@ -198,8 +198,6 @@ class Screen:
         return [text.strip() for text in links.all_inner_texts()]
 
     def sign_in(self, login: str, password: str = "", *, slug: str = "acme") -> None:
-        from app.db.demo import DEMO_PASSWORD
-
         self.go(f"/portal/{slug}")
         self.heading("Sign in")
         self.page.get_by_label("Email or username").fill(login)

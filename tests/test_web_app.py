@@ -11,6 +11,7 @@ from playwright.sync_api import expect
 
 from app.auth.resolve import COOKIE_NAMES
 from app.auth.tokens import Audience
+from app.db.demo import DEMO_PASSWORD
 from tests.browser import Portal, Screen, browser, portal, screen
 
 __all__ = ["browser", "portal", "screen"]
@@ -184,6 +185,16 @@ def test_w2_password_reset_through_the_emailed_link(screen: Screen, portal: Port
     expect(page.get_by_role("alert")).to_contain_text("expired or was used")
     screen.sign_in(RESET, new_password)
     screen.heading(re.compile("^Hello, "))
+
+
+def test_w2_a_screen_opened_signed_out_signs_in_then_shows_it(screen: Screen) -> None:
+    screen.go("/portal/requests")
+    screen.heading("Sign in")
+    screen.page.get_by_label("Email or username").fill(COMPANY)
+    screen.page.get_by_label("Password").fill(DEMO_PASSWORD)
+    screen.page.get_by_role("button", name="Sign in").click()
+    screen.heading("Requests")
+    screen.fits_and_reads()
 
 
 def test_w3_a_narrowed_user_sees_only_its_modules(screen: Screen) -> None:

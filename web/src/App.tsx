@@ -135,8 +135,12 @@ function Routed() {
       <Routes>
         <Route path="/reset-password" element={<ResetPasswordScreen />} />
         <Route path="/:slug/accept-invitation" element={<AcceptInvitationScreen />} />
+        {/* A screen's own address signs in first, then opens that screen. */}
+        {["profile", ...SCREENS.flatMap((s) => [s.path, ...(s.more ?? []).map((m) => m.path)])].map((path) => (
+          <Route key={path} path={`/${path}`} element={<SignIn stay />} />
+        ))}
         <Route path="/:slug" element={<SignIn />} />
-        <Route path="*" element={<SignIn />} />
+        <Route path="*" element={<SignIn stay />} />
       </Routes>
     );
   const session = state.session;

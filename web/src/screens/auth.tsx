@@ -65,7 +65,7 @@ const SIGN_IN_ERRORS: Record<string, string> = {
   RATE_LIMITED: "Too many attempts. Wait a moment, then try again.",
 };
 
-export function SignIn() {
+export function SignIn({ stay = false }: { stay?: boolean }) {
   const { slug } = useParams();
   const [search] = useSearchParams();
   const customer = search.get("customer");
@@ -95,7 +95,7 @@ export function SignIn() {
       if (mode === "password") {
         await run(SignInOperation, { login: login.trim(), password }, { quiet: true });
         await refresh();
-        navigate("/", { replace: true });
+        if (!stay) navigate("/", { replace: true });
       } else if (mode === "link") {
         await run(RequestMagicLink, { email: login.trim() }, { quiet: true });
         setSent("If that address has a portal account, a sign-in link is on its way. It works once, for a short time.");
