@@ -75,26 +75,41 @@ def browser() -> Iterator[Browser]:
         playwright.stop()
 
 
-def _seed_and_connect(url: str) -> None:
-    """The demo, with its business paid into a Stripe account, so its invoices take cards."""
+def execute(url: str, statement: str, **values: object) -> None:
+    """One statement on the served portal's database, as staff or an operator would change it."""
 
     async def run() -> None:
         db = Database(create_engine(url))
         try:
-            await seed_demo(db, today=DEMO_TODAY)
             async with db.transaction(SYSTEM) as session:
-                await session.execute(
-                    sa.text("UPDATE tenants SET stripe_account_id = :account WHERE slug = 'acme'"),
-                    {"account": DEMO_ACCOUNT},
-                )
+                await session.execute(sa.text(statement), values)
         finally:
             await db.dispose()
 
     run_in_thread(run)
 
 
+def _seed_and_connect(url: str) -> None:
+    """The demo, with its business paid into a Stripe account, so its invoices take cards."""
+
+    async def seed() -> None:
+        db = Database(create_engine(url))
+        try:
+            await seed_demo(db, today=DEMO_TODAY)
+        finally:
+            await db.dispose()
+
+    run_in_thread(seed)
+    execute(
+        url,
+        "UPDATE tenants SET stripe_account_id = :account WHERE slug = 'acme'",
+        account=DEMO_ACCOUNT,
+    )
+
+
 @dataclass
 class Portal:
+    database_url: str
     server: Server
     smtp: SmtpServer
     stripe: StripeStandIn
@@ -146,7 +161,7 @@ def portal(request: pytest.FixtureRequest) -> Iterator[Portal]:
     try:
         with served(url, environment) as server:
             stripe.stripe.webhook_url = f"{server.url}/webhooks/stripe"
-            yield Portal(server=server, smtp=smtp, stripe=stripe.stripe)
+            yield Portal(database_url=url, server=server, smtp=smtp, stripe=stripe.stripe)
     finally:
         stripe.stop()
         smtp.stop()

@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 from app.auth.resolve import COOKIE_NAMES
 from app.auth.tokens import Audience
 from app.db.demo import DEMO_PASSWORD
-from tests.browser import Portal, Screen, browser, portal, screen
+from tests.browser import Portal, Screen, browser, execute, portal, screen
 
 __all__ = ["browser", "portal", "screen"]
 
@@ -21,6 +21,7 @@ SITE = "site.manager@riverside.example"
 NARROWED = "bursar@greenfield.example"
 SWITCHED_OFF = "parks@citycouncil.example"
 RESET = "ops@maplecourt.example"
+OWN_COLOUR = "owen@oakwoodfestival.example"
 PORTAL_COOKIE = COOKIE_NAMES[Audience.PORTAL]
 
 
@@ -215,6 +216,19 @@ def test_w3_a_switched_off_portal_says_why(screen: Screen) -> None:
     expect(screen.page.get_by_role("alert")).to_contain_text("The portal is switched off")
     screen.heading("Sign in")
     screen.fits_and_reads()
+
+
+def test_w3_a_portal_switched_off_mid_session_says_why(screen: Screen, portal: Portal) -> None:
+    screen.sign_in(OWN_COLOUR)
+    screen.heading(re.compile("^Hello, "))
+    switch = "UPDATE customers SET portal_enabled = :on WHERE name = 'Oakwood Festival Events'"
+    execute(portal.database_url, switch, on=False)
+    try:
+        screen.nav("Jobs")
+        screen.heading("The portal is switched off")
+        screen.fits_and_reads()
+    finally:
+        execute(portal.database_url, switch, on=True)
 
 
 def test_w3_every_screen_of_a_company_contact_loads_and_reads(screen: Screen) -> None:
