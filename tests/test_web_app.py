@@ -303,3 +303,48 @@ def test_w3_an_ended_session_gets_a_page_saying_so(screen: Screen, portal: Porta
     screen.fits_and_reads()
     screen.page.get_by_role("link", name="Go to the sign-in page").click()
     screen.heading("Sign in")
+
+
+def test_w3_a_sent_quote_is_approved_or_declined_from_its_screen(
+    screen: Screen, portal: Portal
+) -> None:
+    # The demo's sent quote, sent again: the phone approves it, the desktop declines it.
+    execute(
+        portal.database_url,
+        "UPDATE quotes SET status = 'SENT', decided_at = NULL, decided_by_account_id = NULL"
+        " WHERE number = 'Q-4002'",
+    )
+    decision, outcome = (
+        ("Approve the quote", "Approved") if screen.width < 600 else ("Decline it", "Declined")
+    )
+    page = screen.page
+    screen.sign_in(COMPANY)
+    screen.heading(re.compile("^Hello, "))
+    screen.nav("Quotes")
+    screen.heading("Quotes")
+    page.get_by_role("link", name=re.compile("^Quote Q-4002")).click()
+    screen.heading("Quote Q-4002")
+    expect(page.locator(".facts")).to_contain_text("Sent")
+    screen.fits_and_reads()
+    page.get_by_role("button", name=decision).click()
+    expect(page.locator(".facts")).to_contain_text(outcome)
+    expect(page.locator(".facts")).to_contain_text("Decided")
+    expect(page.get_by_role("button", name=decision)).to_have_count(0)
+
+
+def test_w3_a_company_contact_adds_a_property(screen: Screen) -> None:
+    page = screen.page
+    screen.sign_in(COMPANY)
+    screen.heading(re.compile("^Hello, "))
+    screen.nav("Properties")
+    screen.heading("Properties")
+    page.get_by_role("button", name="Add a property").click()
+    page.get_by_role("button", name="Add the property").click()
+    expect(page.get_by_role("alert")).to_have_text("Give the property a name.")
+    name = f"Beach kiosk {uuid.uuid4().hex[:6]}"
+    page.get_by_label("Name", exact=True).fill(name)
+    page.get_by_label("Address line 1").fill("1 Esplanade")
+    page.get_by_label("Postcode").fill("PO5 3AA")
+    screen.fits_and_reads()
+    page.get_by_role("button", name="Add the property").click()
+    expect(page.locator(".rows li").filter(has_text=name)).to_contain_text("1 Esplanade, PO5 3AA")
