@@ -244,7 +244,10 @@ class Screen:
 @pytest.fixture(params=list(WIDTHS))
 def screen(request: pytest.FixtureRequest, browser: Browser, portal: Portal) -> Iterator[Screen]:
     width, height = WIDTHS[request.param]
-    context = browser.new_context(viewport={"width": width, "height": height})
+    # A browser far from every demo business: a time shown in its zone would be hours off.
+    context = browser.new_context(
+        viewport={"width": width, "height": height}, timezone_id="Pacific/Auckland"
+    )
     page = context.new_page()
     page.set_default_timeout(WAIT_MS)
     sent = Sent()

@@ -5,14 +5,22 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import httpx
+import sqlalchemy as sa
 from playwright.sync_api import expect
+from sqlmodel import col
 
 from app.auth.resolve import COOKIE_NAMES
 from app.auth.tokens import Audience
 from app.db.demo import DEMO_PASSWORD
+from app.db.models import Job, JobVisit
+from app.db.scope import SYSTEM
+from app.db.session import Database, create_engine
 from tests.browser import Portal, Screen, browser, execute, portal, screen
+from tests.databases import run_in_thread
 
 __all__ = ["browser", "portal", "screen"]
 
@@ -348,3 +356,45 @@ def test_w3_a_company_contact_adds_a_property(screen: Screen) -> None:
     screen.fits_and_reads()
     page.get_by_role("button", name="Add the property").click()
     expect(page.locator(".rows li").filter(has_text=name)).to_contain_text("1 Esplanade, PO5 3AA")
+
+
+def _first_visit(database_url: str, job_number: str) -> datetime:
+    async def read() -> datetime:
+        db = Database(create_engine(database_url))
+        try:
+            async with db.session(SYSTEM) as session:
+                starts = await session.scalar(
+                    sa.select(col(JobVisit.starts_at))
+                    .join(Job, col(Job.id) == col(JobVisit.job_id))
+                    .where(col(Job.number) == job_number)
+                    .order_by(col(JobVisit.starts_at))
+                    .limit(1)
+                )
+        finally:
+            await db.dispose()
+        assert starts is not None
+        return starts
+
+    return run_in_thread(read)
+
+
+def test_w4_times_show_in_the_business_time_zone_not_the_browsers(
+    screen: Screen, portal: Portal
+) -> None:
+    zone = "America/New_York"
+    switch = "UPDATE tenants SET time_zone = :zone WHERE slug = 'acme'"
+    execute(portal.database_url, switch, zone=zone)
+    try:
+        local = _first_visit(portal.database_url, "J-3002").astimezone(ZoneInfo(zone))
+        page = screen.page
+        screen.sign_in(COMPANY)
+        screen.heading(re.compile("^Hello, "))
+        screen.nav("Jobs")
+        screen.heading("Jobs")
+        page.get_by_role("link", name=re.compile("^Job J-3002")).click()
+        screen.heading("Job J-3002")
+        expect(page.locator(".rows li").first).to_contain_text(
+            f"{local.day} {local:%b %Y}, {local:%H:%M} to"
+        )
+    finally:
+        execute(portal.database_url, switch, zone="Europe/London")

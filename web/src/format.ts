@@ -30,18 +30,21 @@ export function day(value: string | null | undefined): string {
   );
 }
 
-let zone: string | undefined;
-export function setTimeZone(timeZone: string | undefined): void {
-  zone = timeZone;
+// Each contractor's time zone; a time shows in the zone of the business it is with.
+const zones = new Map<string, string>();
+let firstZone: string | undefined;
+export function setTimeZones(contractors: { id: string; timeZone: string }[]): void {
+  zones.clear();
+  contractors.forEach((c) => zones.set(c.id, c.timeZone));
+  firstZone = contractors[0]?.timeZone;
 }
 
-export function moment(value: string | null | undefined): string {
+export function moment(value: string | null | undefined, contractor?: { id: string }): string {
   if (!value) return "";
-  return new Intl.DateTimeFormat("en-GB", {
-    dateStyle: "medium",
-    timeStyle: "short",
-    timeZone: zone,
-  }).format(new Date(value));
+  const timeZone = (contractor && zones.get(contractor.id)) || firstZone;
+  return new Intl.DateTimeFormat("en-GB", { dateStyle: "medium", timeStyle: "short", timeZone }).format(
+    new Date(value),
+  );
 }
 
 export function words(value: string): string {

@@ -2,7 +2,7 @@
 import { createContext, useCallback, useContext, useEffect, useMemo, useState } from "react";
 import type { ReactNode } from "react";
 import { ApiError, onSessionError, run } from "./api";
-import { applyAccent, setTimeZone } from "./format";
+import { applyAccent, setTimeZones } from "./format";
 import { Home, SignOut, Viewer } from "./generated/operations";
 import type { HomeQuery, PortalModule } from "./generated/graphql";
 
@@ -65,7 +65,7 @@ export function SessionProvider({ children }: { children: ReactNode }) {
       const session = sessionOf(home);
       const contractor = home.customers[0]?.contractor;
       applyAccent(contractor?.accentColour);
-      setTimeZone(contractor?.timeZone);
+      setTimeZones(home.customers.map((c) => c.contractor));
       setState({ kind: "signed-in", session });
     } catch (error) {
       const failure = error instanceof ApiError ? error : new ApiError("INTERNAL_ERROR", String(error));

@@ -89,7 +89,7 @@ export function Quote() {
               {quote.decidedAt ? (
                 <>
                   <dt>Decided</dt>
-                  <dd>{moment(quote.decidedAt)}</dd>
+                  <dd>{moment(quote.decidedAt, quote.contractor)}</dd>
                 </>
               ) : null}
               <dt>Total</dt>
@@ -189,7 +189,7 @@ export function Job() {
                 {job.visits.map((visit) => (
                   <li key={visit.startsAt}>
                     <span>
-                      {moment(visit.startsAt)} to {moment(visit.endsAt)}
+                      {moment(visit.startsAt, job.contractor)} to {moment(visit.endsAt, job.contractor)}
                     </span>
                     <span className="status">{words(visit.status)}</span>
                   </li>
@@ -270,7 +270,7 @@ export function Appointments() {
                 <li key={appointment.id}>
                   <span>{appointment.title}</span>
                   <span className="muted">
-                    {moment(appointment.startsAt)} to {moment(appointment.endsAt)}
+                    {moment(appointment.startsAt, appointment.contractor)} to {moment(appointment.endsAt, appointment.contractor)}
                     {appointment.jobNumber ? ` · job ${appointment.jobNumber}` : ""}
                     {appointment.quoteNumber ? ` · estimate ${appointment.quoteNumber}` : ""}
                   </span>

@@ -34,7 +34,7 @@ export function Requests() {
                 </span>
                 <span className="status">{words(request.status)}</span>
                 <span className="muted">
-                  {request.site?.name ?? ""} · {request.contractor.name} · sent {moment(request.createdAt)}
+                  {request.site?.name ?? ""} · {request.contractor.name} · sent {moment(request.createdAt, request.contractor)}
                   {request.preferredDate ? ` · preferred ${day(request.preferredDate)}` : ""}
                   {request.poNumber ? ` · PO ${request.poNumber}` : ""}
                 </span>
