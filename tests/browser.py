@@ -207,6 +207,13 @@ class Screen:
             menu.click()
         self.page.get_by_role("navigation", name="Portal").get_by_role("link", name=name).click()
 
+    def sign_out(self) -> None:
+        menu = self.page.get_by_role("button", name="Menu")
+        if menu.is_visible() and menu.get_attribute("aria-expanded") != "true":
+            menu.click()
+        self.page.get_by_role("button", name="Sign out").click()
+        self.heading("Sign in")
+
     def nav_links(self) -> list[str]:
         menu = self.page.get_by_role("button", name="Menu")
         if menu.is_visible() and menu.get_attribute("aria-expanded") != "true":

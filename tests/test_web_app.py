@@ -398,3 +398,80 @@ def test_w4_times_show_in_the_business_time_zone_not_the_browsers(
         )
     finally:
         execute(portal.database_url, switch, zone="Europe/London")
+
+
+def test_w3_a_certificate_downloads_from_its_list(screen: Screen) -> None:
+    page = screen.page
+    screen.sign_in(COMPANY)
+    screen.heading(re.compile("^Hello, "))
+    screen.nav("Certificates")
+    screen.heading("Certificates")
+    screen.fits_and_reads()
+    link = page.get_by_role("link", name=re.compile("^Download certificate ")).first
+    with page.expect_download() as download:
+        link.click()
+    saved = download.value.path()
+    assert saved.stat().st_size > 0
+    assert download.value.suggested_filename
+
+
+def test_w3_portal_users_are_invited_and_invited_again(screen: Screen, portal: Portal) -> None:
+    page = screen.page
+    screen.sign_in(COMPANY)
+    screen.heading(re.compile("^Hello, "))
+    screen.nav("Portal users")
+    screen.heading("Portal users")
+    screen.fits_and_reads()
+    page.get_by_role("button", name="Add a portal user").click()
+    page.get_by_role("button", name="Invite them").click()
+    expect(page.get_by_role("alert")).to_have_text("Enter their name.")
+    email = f"user.{uuid.uuid4().hex[:8]}@harbourview.example"
+    name = f"Una {uuid.uuid4().hex[:4]}"
+    page.get_by_label("Name", exact=True).fill(name)
+    page.get_by_label("Email", exact=True).fill(email)
+    page.get_by_label("Invoices").check()
+    already = len(portal.smtp.inbox.messages)
+    page.get_by_role("button", name="Invite them").click()
+    first = portal.email_to(email, after=already)
+    row = page.locator(".rows li").filter(has_text=email)
+    expect(row).to_contain_text("Access: Invoices")
+    screen.fits_and_reads()
+    after_first = len(portal.smtp.inbox.messages)
+    row.get_by_role("button", name=f"Resend the invitation to {name}").click()
+    expect(page.get_by_role("status")).to_contain_text(f"A new invitation is on its way to {name}")
+    second = portal.email_to(email, after=after_first)
+    assert portal.link_in(second, "/portal/acme/accept-invitation") != portal.link_in(
+        first, "/portal/acme/accept-invitation"
+    )
+
+
+def test_w3_my_profile_changes_my_password(screen: Screen) -> None:
+    page = screen.page
+    screen.sign_in(OWN_COLOUR)
+    screen.heading(re.compile("^Hello, "))
+    screen.nav("My profile")
+    screen.heading("My profile")
+    new_password = f"changed-{uuid.uuid4().hex[:8]}"
+    page.get_by_label("Current password").fill("not my password")
+    page.get_by_label("New password", exact=True).fill(new_password)
+    page.get_by_label("Repeat the new password").fill(new_password)
+    page.get_by_role("button", name="Change my password").click()
+    expect(page.get_by_role("alert")).to_have_text("Your current password is not right.")
+    page.get_by_label("Current password").fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="Change my password").click()
+    expect(page.get_by_role("status")).to_have_text("Your password is changed.")
+    expect(page.get_by_label("Current password")).to_have_value("")
+    screen.fits_and_reads()
+    screen.sign_out()
+    screen.sign_in(OWN_COLOUR, "not my password")
+    expect(page.get_by_role("alert")).to_contain_text("do not match an account")
+    screen.sign_in(OWN_COLOUR, new_password)
+    screen.heading(re.compile("^Hello, "))
+    screen.nav("My profile")
+    # Back to the demo's password, which only the new one now opens.
+    page.get_by_label("Current password").fill(new_password)
+    page.get_by_label("New password", exact=True).fill(DEMO_PASSWORD)
+    page.get_by_label("Repeat the new password").fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="Change my password").click()
+    expect(page.get_by_label("Current password")).to_have_value("")
+    expect(page.get_by_role("status")).to_have_text("Your password is changed.")
