@@ -207,6 +207,14 @@ class Screen:
             menu.click()
         self.page.get_by_role("navigation", name="Portal").get_by_role("link", name=name).click()
 
+    def open(self, login: str, name: str | None = None, *, password: str = "") -> None:
+        """Signs in, lands on the home screen, then opens the menu's `name` screen."""
+        self.sign_in(login, password)
+        self.heading(re.compile("^Hello, "))
+        if name is not None:
+            self.nav(name)
+            self.heading(name)
+
     def sign_out(self) -> None:
         menu = self.page.get_by_role("button", name="Menu")
         if menu.is_visible() and menu.get_attribute("aria-expanded") != "true":

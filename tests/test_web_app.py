@@ -70,8 +70,7 @@ def test_w1_a_wrong_password_says_so_and_stays_signed_out(screen: Screen) -> Non
 
 def test_w3_company_contact_lists_invoices_opens_one_and_pays_part(screen: Screen) -> None:
     page = screen.page
-    screen.sign_in(COMPANY)
-    screen.heading(re.compile("^Hello, "))
+    screen.open(COMPANY)
     screen.fits_and_reads()
     screen.nav("Invoices")
     screen.heading("Invoices")
@@ -102,8 +101,7 @@ def test_w3_site_contact_sees_no_invoices_and_requests_a_service_for_its_site(
     screen: Screen,
 ) -> None:
     page = screen.page
-    screen.sign_in(SITE)
-    screen.heading(re.compile("^Hello, "))
+    screen.open(SITE)
     assert "Invoices" not in screen.nav_links()
     screen.go("/portal/invoices")
     screen.heading("Not available")
@@ -134,10 +132,7 @@ def test_w3_site_contact_sees_no_invoices_and_requests_a_service_for_its_site(
 
 def test_w2_invitation_link_opens_and_signs_in(screen: Screen, portal: Portal) -> None:
     page = screen.page
-    screen.sign_in(COMPANY)
-    screen.heading(re.compile("^Hello, "))
-    screen.nav("Contacts")
-    screen.heading("Contacts")
+    screen.open(COMPANY, "Contacts")
     screen.fits_and_reads()
     page.get_by_role("button", name="Add a contact").click()
     email = f"new.{uuid.uuid4().hex[:8]}@harbourview.example"
@@ -192,8 +187,7 @@ def test_w2_password_reset_through_the_emailed_link(screen: Screen, portal: Port
     page.get_by_label("Repeat the new password").fill(new_password + "x")
     page.get_by_role("button", name="Save the new password").click()
     expect(page.get_by_role("alert")).to_contain_text("expired or was used")
-    screen.sign_in(RESET, new_password)
-    screen.heading(re.compile("^Hello, "))
+    screen.open(RESET, password=new_password)
 
 
 def test_w2_a_screen_opened_signed_out_signs_in_then_shows_it(screen: Screen) -> None:
@@ -207,8 +201,7 @@ def test_w2_a_screen_opened_signed_out_signs_in_then_shows_it(screen: Screen) ->
 
 
 def test_w3_a_narrowed_user_sees_only_its_modules(screen: Screen) -> None:
-    screen.sign_in(NARROWED)
-    screen.heading(re.compile("^Hello, "))
+    screen.open(NARROWED)
     assert screen.nav_links() == ["Home", "Invoices", "Requests", "My profile"]
     screen.fits_and_reads()
     for path in ("/portal/quotes", "/portal/jobs", "/portal/contacts", "/portal/certificates"):
@@ -227,8 +220,7 @@ def test_w3_a_switched_off_portal_says_why(screen: Screen) -> None:
 
 
 def test_w3_a_portal_switched_off_mid_session_says_why(screen: Screen, portal: Portal) -> None:
-    screen.sign_in(OWN_COLOUR)
-    screen.heading(re.compile("^Hello, "))
+    screen.open(OWN_COLOUR)
     switch = "UPDATE customers SET portal_enabled = :on WHERE name = 'Oakwood Festival Events'"
     execute(portal.database_url, switch, on=False)
     try:
@@ -240,8 +232,7 @@ def test_w3_a_portal_switched_off_mid_session_says_why(screen: Screen, portal: P
 
 
 def test_w3_every_screen_of_a_company_contact_loads_and_reads(screen: Screen) -> None:
-    screen.sign_in(COMPANY)
-    screen.heading(re.compile("^Hello, "))
+    screen.open(COMPANY)
     for name in screen.nav_links()[1:]:
         screen.nav(name)
         screen.heading(name)
@@ -289,8 +280,7 @@ def test_w2_magic_link_opens_and_signs_in(screen: Screen, portal: Portal) -> Non
 
 
 def test_w3_an_ended_session_gets_a_page_saying_so(screen: Screen, portal: Portal) -> None:
-    screen.sign_in(COMPANY)
-    screen.heading(re.compile("^Hello, "))
+    screen.open(COMPANY)
     # The session the cookie named is over (here: a cookie no session ever had).
     [cookie] = [c for c in screen.page.context.cookies() if c["name"] == PORTAL_COOKIE]
     screen.page.context.add_cookies(
@@ -326,10 +316,7 @@ def test_w3_a_sent_quote_is_approved_or_declined_from_its_screen(
         ("Approve the quote", "Approved") if screen.width < 600 else ("Decline it", "Declined")
     )
     page = screen.page
-    screen.sign_in(COMPANY)
-    screen.heading(re.compile("^Hello, "))
-    screen.nav("Quotes")
-    screen.heading("Quotes")
+    screen.open(COMPANY, "Quotes")
     page.get_by_role("link", name=re.compile("^Quote Q-4002")).click()
     screen.heading("Quote Q-4002")
     expect(page.locator(".facts")).to_contain_text("Sent")
@@ -342,10 +329,7 @@ def test_w3_a_sent_quote_is_approved_or_declined_from_its_screen(
 
 def test_w3_a_company_contact_adds_a_property(screen: Screen) -> None:
     page = screen.page
-    screen.sign_in(COMPANY)
-    screen.heading(re.compile("^Hello, "))
-    screen.nav("Properties")
-    screen.heading("Properties")
+    screen.open(COMPANY, "Properties")
     page.get_by_role("button", name="Add a property").click()
     page.get_by_role("button", name="Add the property").click()
     expect(page.get_by_role("alert")).to_have_text("Give the property a name.")
@@ -387,10 +371,7 @@ def test_w4_times_show_in_the_business_time_zone_not_the_browsers(
     try:
         local = _first_visit(portal.database_url, "J-3002").astimezone(ZoneInfo(zone))
         page = screen.page
-        screen.sign_in(COMPANY)
-        screen.heading(re.compile("^Hello, "))
-        screen.nav("Jobs")
-        screen.heading("Jobs")
+        screen.open(COMPANY, "Jobs")
         page.get_by_role("link", name=re.compile("^Job J-3002")).click()
         screen.heading("Job J-3002")
         expect(page.locator(".rows li").first).to_contain_text(
@@ -402,10 +383,7 @@ def test_w4_times_show_in_the_business_time_zone_not_the_browsers(
 
 def test_w3_a_certificate_downloads_from_its_list(screen: Screen) -> None:
     page = screen.page
-    screen.sign_in(COMPANY)
-    screen.heading(re.compile("^Hello, "))
-    screen.nav("Certificates")
-    screen.heading("Certificates")
+    screen.open(COMPANY, "Certificates")
     screen.fits_and_reads()
     link = page.get_by_role("link", name=re.compile("^Download certificate ")).first
     with page.expect_download() as download:
@@ -417,10 +395,7 @@ def test_w3_a_certificate_downloads_from_its_list(screen: Screen) -> None:
 
 def test_w3_portal_users_are_invited_and_invited_again(screen: Screen, portal: Portal) -> None:
     page = screen.page
-    screen.sign_in(COMPANY)
-    screen.heading(re.compile("^Hello, "))
-    screen.nav("Portal users")
-    screen.heading("Portal users")
+    screen.open(COMPANY, "Portal users")
     screen.fits_and_reads()
     page.get_by_role("button", name="Add a portal user").click()
     page.get_by_role("button", name="Invite them").click()
@@ -447,10 +422,7 @@ def test_w3_portal_users_are_invited_and_invited_again(screen: Screen, portal: P
 
 def test_w3_my_profile_changes_my_password(screen: Screen) -> None:
     page = screen.page
-    screen.sign_in(OWN_COLOUR)
-    screen.heading(re.compile("^Hello, "))
-    screen.nav("My profile")
-    screen.heading("My profile")
+    screen.open(OWN_COLOUR, "My profile")
     new_password = f"changed-{uuid.uuid4().hex[:8]}"
     page.get_by_label("Current password").fill("not my password")
     page.get_by_label("New password", exact=True).fill(new_password)
@@ -465,8 +437,7 @@ def test_w3_my_profile_changes_my_password(screen: Screen) -> None:
     screen.sign_out()
     screen.sign_in(OWN_COLOUR, "not my password")
     expect(page.get_by_role("alert")).to_contain_text("do not match an account")
-    screen.sign_in(OWN_COLOUR, new_password)
-    screen.heading(re.compile("^Hello, "))
+    screen.open(OWN_COLOUR, password=new_password)
     screen.nav("My profile")
     # Back to the demo's password, which only the new one now opens.
     page.get_by_label("Current password").fill(new_password)

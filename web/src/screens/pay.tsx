@@ -121,6 +121,27 @@ export function PayInvoice({
   );
 }
 
+// What both checkouts end with: the card's error, the pay button and a way back.
+function CheckoutEnd({ amount, error, disabled, onCancel }: { amount: Money; error?: string; disabled: boolean; onCancel: () => void }) {
+  return (
+    <>
+      {error ? (
+        <p role="alert" className="form-error">
+          {error}
+        </p>
+      ) : null}
+      <div className="actions">
+        <button type="submit" className="primary" disabled={disabled}>
+          Pay {money(amount)}
+        </button>
+        <button type="button" className="secondary" onClick={onCancel}>
+          Cancel
+        </button>
+      </div>
+    </>
+  );
+}
+
 function StandInCheckout({ payment, url, onPaid, onCancel }: { payment: Payment; url: string; onPaid: () => void; onCancel: () => void }) {
   const [card, setCard] = useState("4242 4242 4242 4242");
   const [error, setError] = useState<string>();
@@ -151,15 +172,7 @@ function StandInCheckout({ payment, url, onPaid, onCancel }: { payment: Payment;
         <strong>TEST MODE.</strong> This is the development stand-in for Stripe: no card is charged and no payment leaves this machine.
       </p>
       <Field label="Test card number">{(id) => <input id={id} inputMode="numeric" autoComplete="off" value={card} onChange={(e) => setCard(e.target.value)} />}</Field>
-      {error ? <p role="alert" className="form-error">{error}</p> : null}
-      <div className="actions">
-        <button type="submit" className="primary" disabled={busy}>
-          Pay {money(payment.amount)}
-        </button>
-        <button type="button" className="secondary" onClick={onCancel}>
-          Cancel
-        </button>
-      </div>
+      <CheckoutEnd amount={payment.amount} error={error} disabled={busy} onCancel={onCancel} />
     </form>
   );
 }
@@ -204,15 +217,7 @@ function StripeCheckout({ payment, onPaid, onCancel }: { payment: Payment; onPai
     <form onSubmit={confirm} className="pay" noValidate>
       <h2>Pay {money(payment.amount)}</h2>
       <div ref={mount} />
-      {error ? <p role="alert" className="form-error">{error}</p> : null}
-      <div className="actions">
-        <button type="submit" className="primary" disabled={!ready}>
-          Pay {money(payment.amount)}
-        </button>
-        <button type="button" className="secondary" onClick={onCancel}>
-          Cancel
-        </button>
-      </div>
+      <CheckoutEnd amount={payment.amount} error={error} disabled={!ready} onCancel={onCancel} />
     </form>
   );
 }
