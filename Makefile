@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 # The port `make run` serves on: `make run PORT=8100`.
 PORT ?= 8000
 
-.PHONY: run test lint types schema install serve migrate seed clean playground bench
+.PHONY: run test lint types schema install serve migrate seed clean playground bench web
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -17,8 +17,9 @@ $(UV):
 install: $(UV)
 	$(UV) sync --frozen --quiet
 
-run: install
-	$(BIN)/portal dev --port $(PORT)
+# Card payments go through a local test-mode stand-in for Stripe unless Stripe keys are set.
+run: install web
+	$(BIN)/portal dev --port $(PORT) --stripe-standin
 
 serve: install
 	$(BIN)/portal serve
@@ -39,11 +40,27 @@ lint: install
 types: install
 	$(BIN)/mypy app tests
 
-test: lint types
+# The browser tests (tests/test_web_app.py) need the built app and Debian's Chromium; without
+# Chromium they are skipped with a line saying so, and in CI they fail.
+test: lint types web
+	tools/web-build.sh test
+	@test -x "$${PORTAL_CHROMIUM:-/usr/bin/chromium}" || echo "Chromium is missing: the browser tests will not run (apt-get install -y chromium)"
 	PORTAL_ENV=test $(BIN)/pytest
 
 clean:
-	rm -rf $(TOOLS) $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(TOOLS) $(VENV) var .pytest_cache .mypy_cache .ruff_cache web/node_modules web/dist
+
+# The portal web app, built into web/dist when it is missing or older than what it is built from.
+WEB_SOURCES := $(shell find web/src -path web/src/generated -prune -o -type f -print 2>/dev/null) \
+	web/index.html web/package.json web/package-lock.json web/vite.config.ts web/codegen.ts \
+	web/tsconfig.json web/scripts/operations.mjs frontend-contract/portal.graphql \
+	$(wildcard frontend-contract/operations/*.graphql)
+
+web/dist/index.html: $(WEB_SOURCES) | $(UV)
+	tools/web-build.sh
+	@touch $@
+
+web: web/dist/index.html
 
 # GraphiQL's browser build for the playgrounds, from tools/playground's lock file. Its output
 # under app/static/playground is committed, so `make run` needs no npm and no network.

@@ -153,6 +153,24 @@ def _settings_or_exit() -> Settings:
     sys.exit(2)
 
 
+def _with_stand_in(settings: Settings, host: str, port: int) -> Settings:
+    """The settings again, pointed at the Stripe stand-in: development only, and only where
+    no Stripe keys are set."""
+    from app.dev_payments import start_stand_in
+
+    if not settings.is_development:
+        print("portal: --stripe-standin is for development only", file=sys.stderr)
+        sys.exit(2)
+    if settings.payments_enabled:
+        print("portal: Stripe keys are set; the stand-in is not started", file=sys.stderr)
+        return settings
+    start_stand_in(f"http://{host}:{port}/webhooks/stripe")
+    from app.settings import get_settings
+
+    get_settings.cache_clear()
+    return _settings_or_exit()
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="portal", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -198,10 +216,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     dev = commands.add_parser("dev", help="migrate, seed when empty, print sign-ins, serve")
     dev.add_argument("--host", default="127.0.0.1")
     dev.add_argument("--port", type=int, default=8000)
+    dev.add_argument(
+        "--stripe-standin",
+        action="store_true",
+        help="take demo card payments through a local test-mode stand-in for Stripe",
+    )
     args = parser.parse_args(argv)
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     settings = _settings_or_exit()
+    if getattr(args, "stripe_standin", False):
+        settings = _with_stand_in(settings, args.host, args.port)
     if args.command == "schema":
         from app.sdl import write
 
@@ -234,7 +259,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         from app.db.demo import DEMO_SIGN_INS
 
         print_sign_ins(DEMO_SIGN_INS)
+    if args.command == "dev" and getattr(args, "stripe_standin", False):
+        from app.dev_payments import connect_demo_account
+
+        asyncio.run(connect_demo_account(settings.database_url))
+        print(f"Stripe:            TEST MODE stand-in at {settings.stripe_api_base}")
     if args.command == "dev":
+        print(f"Portal web app:    http://{args.host}:{args.port}/portal/")
         print(f"Staff playground:  http://{args.host}:{args.port}/graphql")
         print(f"Portal playground: http://{args.host}:{args.port}/portal/graphql")
     if args.command in ("serve", "dev"):

@@ -34,7 +34,9 @@ def _page(body: str, status_code: int = 200) -> HTMLResponse:
     return HTMLResponse(
         _PAGE.format(body=body),
         status_code=status_code,
-        headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
+        # same-origin, not no-referrer: under no-referrer a browser sends its form's POST with
+        # `Origin: null`, which the cross-site check refuses; the token still never leaves.
+        headers={"Cache-Control": "no-store", "Referrer-Policy": "same-origin"},
     )
 
 

@@ -72,6 +72,7 @@ from app.schema.portal import portal_schema
 from app.schema.staff import staff_schema
 from app.schema.trusted import TrustedDocument, TrustedDocuments
 from app.settings import Settings, get_settings
+from app.web import web_routes
 from app.websocket import (
     FORBIDDEN,
     TOO_MANY,
@@ -541,6 +542,8 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
             Route("/readyz", readyz, methods=["GET"]),
             *([playground_assets()] if settings.is_development else []),
             Route("/metrics", metrics_endpoint(database), methods=["GET"]),
+            # Last: every other address under /portal opens the web app.
+            *web_routes(settings),
         ],
         middleware=[
             Middleware(RequestIdMiddleware),

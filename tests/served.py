@@ -67,6 +67,7 @@ def served(
         "PORTAL_VAR_DIR": str(VAR_DIR),
         "PORTAL_MAIL_WORKER_IN_PROCESS": "false",
         "PORTAL_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "PORTAL_PORTAL_APP_URL": f"http://127.0.0.1:{port}/portal",
         **environment,
     }
     arguments = command or ["serve"]

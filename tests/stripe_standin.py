@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
+import httpx
 import stripe
 import uvicorn
 from starlette.applications import Starlette
@@ -23,6 +24,8 @@ from starlette.routing import Route
 SECRET_KEY = "sk_test_standin"
 PUBLISHABLE_KEY = "pk_test_standin"
 WEBHOOK_SECRET = "whsec_standin"
+# The test card the stand-in's checkout declines, as Stripe's own test mode does.
+DECLINED_CARD = "4000000000000002"
 # The statuses Stripe lets a PaymentIntent be canceled from (leaving out its rare
 # "processing" exception).
 CANCELABLE = frozenset(
@@ -65,6 +68,8 @@ class StripeStandIn:
     )
     # Answer the next create calls with this HTTP status and error type.
     failures: list[tuple[int, str]] = field(default_factory=list)
+    # Where a payment confirmed from the page is reported, signed, as Stripe's webhook.
+    webhook_url: str | None = None
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def reset(self) -> None:
@@ -252,20 +257,54 @@ class StripeStandIn:
             }
         )
 
+    async def confirm_intent(self, request: Request) -> JSONResponse:
+        """What Stripe.js does when a customer pays: confirm with the publishable key and the
+        client secret; a success is then reported to the webhook, as Stripe reports it."""
+        call = await self._record(request)
+        intent = self.intents.get(request.path_params["intent"])
+        cors = {"access-control-allow-origin": "*"}
+        if intent is None or call.params.get("client_secret") != intent["client_secret"]:
+            return _error(404, "invalid_request_error", "No such payment_intent", headers=cors)
+        if call.params.get("key") != PUBLISHABLE_KEY:
+            return _error(401, "invalid_request_error", "Invalid API Key provided", headers=cors)
+        if intent["status"] != "requires_payment_method":
+            return _error(
+                400, "invalid_request_error", "This PaymentIntent is not open.", headers=cors
+            )
+        if call.params.get("card") == DECLINED_CARD:
+            return _error(402, "card_error", "Your card was declined.", headers=cors)
+        self.set_status(intent["id"], "succeeded")
+        event = self.intent_event("payment_intent.succeeded", intent["id"])
+        if self.webhook_url is not None:
+            body, headers = signed(event)
+            async with httpx.AsyncClient(timeout=30) as client:
+                await client.post(self.webhook_url, content=body, headers=headers)
+        return JSONResponse(self.intents[intent["id"]], headers=cors)
+
     def app(self) -> Starlette:
         return Starlette(
             routes=[
                 Route("/v1/payment_intents", self.create_intent, methods=["POST"]),
                 Route("/v1/payment_intents/{intent}", self.retrieve_intent, methods=["GET"]),
                 Route("/v1/payment_intents/{intent}/cancel", self.cancel_intent, methods=["POST"]),
+                Route(
+                    "/v1/payment_intents/{intent}/confirm", self.confirm_intent, methods=["POST"]
+                ),
                 Route("/v1/events", self.list_events, methods=["GET"]),
             ]
         )
 
 
-def _error(status: int, kind: str, message: str, *, code: str | None = None) -> JSONResponse:
+def _error(
+    status: int,
+    kind: str,
+    message: str,
+    *,
+    code: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
     error = {"type": kind, "message": message, **({"code": code} if code else {})}
-    return JSONResponse({"error": error}, status_code=status)
+    return JSONResponse({"error": error}, status_code=status, headers=headers)
 
 
 class StandInServer:
