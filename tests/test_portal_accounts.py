@@ -9,7 +9,7 @@ import asyncio
 import re
 import statistics
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -20,7 +20,6 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import SQLModel, col
 from starlette.applications import Starlette
-from strawberry.relay import to_base64
 
 from app.auth import passwords
 from app.auth.ratelimit import EMAIL_LINK_PER_ACCOUNT, SIGN_IN_PER_ACCOUNT, TOKEN_PER_ADDRESS
@@ -52,11 +51,13 @@ from tests.support import (
     PortalUser,
     emailed_token,
     error_codes,
+    gid,
     gql,
     make_customers,
     make_portal_user,
     make_tenant,
     portal_token,
+    rows,
     staff_token,
 )
 
@@ -110,19 +111,15 @@ async def contacts(db: Database, tenant: Tenant, *emails: str | None) -> list[Co
     return found
 
 
-def gid(contact: Contact) -> str:
-    return to_base64("Contact", str(contact.id))
-
-
 async def set_access(
     client: httpx.AsyncClient, staff: str, contact: Contact, enabled: bool
 ) -> dict[str, Any]:
-    variables = {"contactId": gid(contact), "enabled": enabled}
+    variables = {"contactId": gid("Contact", contact.id), "enabled": enabled}
     return await gql(client, SET_ACCESS, variables, token=staff)
 
 
 async def resend(client: httpx.AsyncClient, staff: str, contact: Contact) -> dict[str, Any]:
-    return await gql(client, RESEND, {"contactId": gid(contact)}, token=staff)
+    return await gql(client, RESEND, {"contactId": gid("Contact", contact.id)}, token=staff)
 
 
 async def invite(client: httpx.AsyncClient, db: Database, staff: str, contact: Contact) -> str:
@@ -246,11 +243,6 @@ async def requested_link(
 
 
 # The database, read and moved in time directly.
-
-
-async def rows(db: Database, model: type[T], *where: sa.ColumnElement[bool]) -> list[T]:
-    async with db.session(SYSTEM) as session:
-        return list(await session.scalars(sa.select(model).where(*where)))
 
 
 async def execute(db: Database, statement: sa.Executable) -> None:
@@ -1047,14 +1039,6 @@ async def test_p4_an_account_at_two_contractors_keeps_its_session_until_both_swi
 
 
 # H5 and row 25: invitations through the outbox to a real SMTP server.
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    server = SmtpServer()
-    server.start()
-    yield server
-    server.stop()
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], seconds: float = 10.0) -> None:

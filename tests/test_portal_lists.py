@@ -12,7 +12,6 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from sqlmodel import col
-from strawberry.relay import to_base64
 
 from app.db.models import (
     Certificate,
@@ -48,6 +47,7 @@ from tests.support import (
     PortalUser,
     count_statements,
     error_codes,
+    gid,
     gql,
     make_portal_user,
     make_tenant,
@@ -258,10 +258,6 @@ async def _send(
     )
 
 
-def _gid(kind: str, row: Any) -> str:
-    return to_base64(kind, str(row.id))
-
-
 async def test_e4_a_service_request_reaches_the_office_as_new_with_the_names_it_was_sent_with(
     db: Database, client: httpx.AsyncClient, settings: Settings
 ) -> None:
@@ -274,9 +270,9 @@ async def test_e4_a_service_request_reaches_the_office_as_new_with_the_names_it_
         "SubmitServiceRequest",
         {
             "input": {
-                "siteId": _gid("Site", me.sites[0]),
-                "rentalId": _gid("Rental", rental),
-                "serviceId": _gid("RequestableItem", me.service),
+                "siteId": gid("Site", me.sites[0].id),
+                "rentalId": gid("Rental", rental.id),
+                "serviceId": gid("RequestableItem", me.service.id),
                 "poNumber": " PO-77 ",
                 "preferredDate": "2026-12-03",
             }
@@ -317,10 +313,13 @@ async def test_e4_a_rental_at_another_site_or_a_hidden_service_is_refused_and_no
         )
         session.add(hidden)
     assert other_rental is not None
-    base = {"siteId": _gid("Site", me.sites[0]), "serviceId": _gid("RequestableItem", me.service)}
+    base = {
+        "siteId": gid("Site", me.sites[0].id),
+        "serviceId": gid("RequestableItem", me.service.id),
+    }
     cases = [
-        ({**base, "rentalId": _gid("Rental", other_rental)}, "NOT_FOUND"),
-        ({**base, "newRental": True, "serviceId": _gid("RequestableItem", hidden)}, "NOT_FOUND"),
+        ({**base, "rentalId": gid("Rental", other_rental.id)}, "NOT_FOUND"),
+        ({**base, "newRental": True, "serviceId": gid("RequestableItem", hidden.id)}, "NOT_FOUND"),
         ({**base}, "INVALID_INPUT"),
         ({"siteId": base["siteId"], "newRental": True}, "INVALID_INPUT"),
     ]
@@ -336,7 +335,7 @@ async def test_e5_asking_for_a_quote_needs_a_description_and_lands_as_a_quote_re
     db: Database, client: httpx.AsyncClient, settings: Settings
 ) -> None:
     me = await _customer_with(db, settings, 1)
-    work = {"kind": "QUOTE", "siteId": _gid("Site", me.sites[0]), "description": "  "}
+    work = {"kind": "QUOTE", "siteId": gid("Site", me.sites[0].id), "description": "  "}
     assert error_codes(await _send(client, "RequestWork", {"input": work}, me.token)) == [
         "INVALID_INPUT"
     ]
@@ -353,7 +352,7 @@ async def test_e6_a_sent_quote_is_decided_once(
     async with db.session(SYSTEM) as session:
         quote = await session.scalar(sa.select(Quote))
     assert quote is not None
-    variables = {"quoteId": _gid("Quote", quote), "approve": True}
+    variables = {"quoteId": gid("Quote", quote.id), "approve": True}
     body = await _send(client, "DecideQuote", variables, me.token)
     assert body["data"]["decideQuote"]["status"] == "APPROVED"
     again = await _send(client, "DecideQuote", {**variables, "approve": False}, me.token)

@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 from graphql import GraphQLInputObjectType, GraphQLSchema, build_schema, print_ast
 from sqlmodel import SQLModel, col
-from strawberry.relay import from_base64, to_base64
+from strawberry.relay import from_base64
 
 from app.db.models import (
     AuditEntry,
@@ -39,10 +39,12 @@ from tests.support import (
     count_statements,
     emailed_token,
     error_codes,
+    gid,
     gql,
     make_portal_user,
     make_tenant,
     portal_token,
+    rows,
     staff_token,
 )
 
@@ -100,15 +102,6 @@ CERTIFICATES = "{ certificates { edges { node { number } } } }"
 
 
 # -- Helpers ---------------------------------------------------------------------------------
-
-
-def gid(type_name: str, row_id: uuid.UUID) -> str:
-    return to_base64(type_name, str(row_id))
-
-
-async def rows(db: Database, model: type[T], *where: Any) -> list[T]:
-    async with db.session(SYSTEM) as session:
-        return list(await session.scalars(sa.select(model).where(*where)))
 
 
 async def one(db: Database, model: type[T], *where: Any) -> T:
