@@ -17,6 +17,7 @@ from app.db.session import Database, create_engine
 from app.main import create_app
 from app.settings import Environment, Settings
 from tests.databases import PostgresDatabases, SqliteDatabases, postgres_reachable, run_in_thread
+from tests.smtp import SmtpServer
 from tests.stripe_standin import (
     PUBLISHABLE_KEY,
     SECRET_KEY,
@@ -184,6 +185,15 @@ async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
 async def demo_client(demo_app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
     async with http_client(demo_app) as http:
         yield http
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    """A real SMTP server on loopback, on a port of its own."""
+    server = SmtpServer()
+    server.start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")
