@@ -39,8 +39,13 @@ lint: install
 types: install
 	$(BIN)/mypy app tests
 
+# The suite on every core: each worker has databases, a Stripe stand-in and ports of its own.
+# `--dist loadgroup` keeps each xdist_group's tests on one worker, where they share state a
+# worker cannot own alone (the Redis counter of 127.0.0.1); the rest go wherever one is free.
+TEST_WORKERS ?= auto
+
 test: lint types
-	PORTAL_ENV=test $(BIN)/pytest
+	PORTAL_ENV=test $(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup
 
 clean:
 	rm -rf $(TOOLS) $(VENV) var .pytest_cache .mypy_cache .ruff_cache
