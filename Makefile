@@ -40,12 +40,17 @@ lint: install
 types: install
 	$(BIN)/mypy app tests
 
+# The suite on every core: each worker has databases, a Stripe stand-in and ports of its own.
+# `--dist loadgroup` keeps each xdist_group's tests on one worker, where they share state a
+# worker cannot own alone (the Redis counter of 127.0.0.1); the rest go wherever one is free.
 # The browser tests (tests/test_web_app.py) need the built app and Debian's Chromium; without
 # Chromium they are skipped with a line saying so, and in CI they fail.
+TEST_WORKERS ?= auto
+
 test: lint types web
 	tools/web-build.sh test
 	@test -x "$${PORTAL_CHROMIUM:-/usr/bin/chromium}" || echo "Chromium is missing: the browser tests will not run (apt-get install -y chromium)"
-	PORTAL_ENV=test $(BIN)/pytest
+	PORTAL_ENV=test $(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup
 
 clean:
 	rm -rf $(TOOLS) $(VENV) var .pytest_cache .mypy_cache .ruff_cache web/node_modules web/dist

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import date
 from pathlib import Path
 
@@ -17,6 +17,7 @@ from app.db.session import Database, create_engine
 from app.main import create_app
 from app.settings import Environment, Settings
 from tests.databases import PostgresDatabases, SqliteDatabases, postgres_reachable, run_in_thread
+from tests.smtp import SmtpServer
 from tests.stripe_standin import (
     PUBLISHABLE_KEY,
     SECRET_KEY,
@@ -34,6 +35,11 @@ VAR_DIR = Path(tempfile.mkdtemp(prefix="portal-tests-"))
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "database(prepare=...): the test's database_url starts as the async `prepare(db)` leaves a "
+        "migrated database; prepared once per backend and process, copied for each test",
+    )
     if POSTGRES_URL and (why := postgres_reachable(POSTGRES_URL)):
         raise pytest.UsageError(
             f"PORTAL_TEST_POSTGRES_URL is set but PostgreSQL is unreachable: {why}"
@@ -59,47 +65,71 @@ def postgres_databases() -> Iterator[PostgresDatabases | None]:
     databases.drop_templates()
 
 
-def _nothing(_url: str) -> None:
+Prepare = Callable[[Database], Awaitable[None]]
+
+
+async def _nothing(_db: Database) -> None:
     return None
 
 
-def _seed(url: str) -> None:
+async def demo(db: Database) -> None:
     from app.db.demo import seed_demo
 
-    async def run() -> None:
-        db = Database(create_engine(url))
-        try:
-            await seed_demo(db, today=DEMO_TODAY)
-        finally:
-            await db.dispose()
-
-    run_in_thread(run)
+    await seed_demo(db, today=DEMO_TODAY)
 
 
-def _fresh_url(request: pytest.FixtureRequest, template: str) -> Iterator[str]:
+# Template databases by name: each name is one `prepare`.
+_TEMPLATES: dict[str, Prepare] = {"empty": _nothing, "demo": demo}
+
+
+def _template_name(prepare: Prepare) -> str:
+    name = next((name for name, known in _TEMPLATES.items() if known is prepare), None)
+    if name is None:
+        name = prepare.__name__
+        assert name not in _TEMPLATES, f"two database templates are named {name}"
+        _TEMPLATES[name] = prepare
+    return name
+
+
+def _prepared(prepare: Prepare) -> Callable[[str], None]:
+    def run(url: str) -> None:
+        async def go() -> None:
+            db = Database(create_engine(url))
+            try:
+                await prepare(db)
+            finally:
+                await db.dispose()
+
+        run_in_thread(go)
+
+    return run
+
+
+def _fresh_url(request: pytest.FixtureRequest, prepare: Prepare) -> Iterator[str]:
     backend: str = request.param
-    prepare = _seed if template == "demo" else _nothing
     pool: SqliteDatabases | PostgresDatabases | None = (
         request.getfixturevalue("sqlite_databases")
         if backend == "sqlite"
         else request.getfixturevalue("postgres_databases")
     )
     assert pool is not None
-    url = pool.fresh(template, prepare)
+    url = pool.fresh(_template_name(prepare), _prepared(prepare))
     yield url
     pool.drop(url)
 
 
 @pytest.fixture(params=BACKENDS)
 def database_url(request: pytest.FixtureRequest) -> Iterator[str]:
-    """A migrated, empty database on each backend."""
-    yield from _fresh_url(request, "empty")
+    """A migrated database on each backend: empty, or as the test's `database` marker
+    prepares it (`@pytest.mark.database(prepare=...)`)."""
+    marker = request.node.get_closest_marker("database")
+    yield from _fresh_url(request, marker.kwargs["prepare"] if marker else _nothing)
 
 
 @pytest.fixture(params=BACKENDS)
 def demo_database_url(request: pytest.FixtureRequest) -> Iterator[str]:
     """A migrated database holding the demo tenants."""
-    yield from _fresh_url(request, "demo")
+    yield from _fresh_url(request, demo)
 
 
 def make_settings(database_url: str, **overrides: object) -> Settings:
@@ -155,6 +185,15 @@ async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
 async def demo_client(demo_app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
     async with http_client(demo_app) as http:
         yield http
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    """A real SMTP server on loopback, on a port of its own."""
+    server = SmtpServer()
+    server.start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 from email import message_from_bytes
 from email.message import EmailMessage
@@ -10,6 +9,8 @@ from email.policy import default as default_policy
 from typing import Any
 
 from aiosmtpd.controller import Controller
+
+from tests.support import free_port
 
 
 class Inbox:
@@ -45,9 +46,7 @@ class SmtpServer:
     As a fixture: `server = SmtpServer(); server.start(); yield server; server.stop()`."""
 
     def __init__(self) -> None:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port: int = probe.getsockname()[1]
+        self.port = free_port()
         self.inbox = Inbox()
         self._controller: Any = None
 

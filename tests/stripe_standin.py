@@ -6,7 +6,6 @@ from __future__ import annotations
 import itertools
 import json
 import re
-import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -20,6 +19,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+
+from tests.support import free_port
 
 SECRET_KEY = "sk_test_standin"
 PUBLISHABLE_KEY = "pk_test_standin"
@@ -311,9 +312,7 @@ class StandInServer:
     """Serves a `StripeStandIn` on 127.0.0.1 from a thread of its own."""
 
     def __init__(self) -> None:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port: int = probe.getsockname()[1]
+        self.port = free_port()
         self.stripe = StripeStandIn()
         config = uvicorn.Config(
             self.stripe.app(), host="127.0.0.1", port=self.port, log_level="warning"

@@ -1,20 +1,33 @@
-"""Helpers the API tests share: posting GraphQL, signing in by token, counting SQL, and
-writing the few rows a test needs."""
+"""Helpers the API tests share: posting GraphQL, global ids, reading the SDL, signing in by
+token, counting SQL, writing the few rows a test needs and reading rows back, free ports."""
 
 from __future__ import annotations
 
 import re
+import socket
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 
 import httpx
 import sqlalchemy as sa
+from graphql import (
+    GraphQLEnumType,
+    GraphQLField,
+    GraphQLInputObjectType,
+    GraphQLInputType,
+    GraphQLNonNull,
+    GraphQLSchema,
+    build_schema,
+    get_named_type,
+)
 from sqlalchemy import event
-from sqlmodel import col
+from sqlmodel import SQLModel, col
+from strawberry.relay import to_base64
 
 from app.auth.links import send_requested_links
 from app.auth.sessions import start_session
@@ -45,6 +58,8 @@ from app.settings import Environment, Settings
 STAFF = "/graphql"
 PORTAL = "/portal/graphql"
 
+T = TypeVar("T", bound=SQLModel)
+
 
 async def gql(
     client: httpx.AsyncClient,
@@ -65,6 +80,55 @@ async def gql(
 
 def error_codes(body: dict[str, Any]) -> list[str]:
     return [error.get("extensions", {}).get("code") for error in body.get("errors", [])]
+
+
+def gid(type_name: str, row_id: uuid.UUID) -> str:
+    """The global id the API gives a row of `type_name`."""
+    return to_base64(type_name, str(row_id))
+
+
+def sdl_schema(path: Path) -> GraphQLSchema:
+    """A committed SDL file, built into a schema to read its types, fields and directives."""
+    return build_schema(path.read_text())
+
+
+def root_fields(schema: GraphQLSchema) -> list[tuple[str, str, GraphQLField]]:
+    """Every query and mutation field: ("query" or "mutation", its name, the field)."""
+    roots = [("query", schema.query_type), ("mutation", schema.mutation_type)]
+    return [
+        (kind, name, field)
+        for kind, root in roots
+        if root is not None
+        for name, field in root.fields.items()
+    ]
+
+
+def input_value(kind: GraphQLInputType) -> Any:
+    """A well-formed value of an input type, with only its required parts filled in."""
+    named = get_named_type(kind)
+    if isinstance(named, GraphQLInputObjectType):
+        return {
+            name: input_value(field.type)
+            for name, field in named.fields.items()
+            if isinstance(field.type, GraphQLNonNull)
+        }
+    if isinstance(named, GraphQLEnumType):
+        return next(iter(named.values))
+    return {
+        "ID": to_base64("Contact", "00000000-0000-0000-0000-000000000000"),
+        "String": "x",
+        "Int": 1,
+        "Boolean": True,
+        "DateTime": "2026-01-01T00:00:00Z",
+    }[named.name]
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now, for a server a test starts."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
 
 
 async def staff_token(db: Database, settings: Settings, user: StaffUser) -> str:
@@ -109,6 +173,12 @@ def count_statements(db: Database) -> Iterator[StatementCounter]:
         yield counter
     finally:
         event.remove(db.engine.sync_engine, "before_cursor_execute", record)
+
+
+async def rows(db: Database, model: type[T], *where: Any) -> list[T]:
+    """Every row of `model` that meets `where`, read past tenant scoping."""
+    async with db.session(SYSTEM) as session:
+        return list(await session.scalars(sa.select(model).where(*where)))
 
 
 async def make_tenant(

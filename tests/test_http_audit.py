@@ -5,6 +5,7 @@ the audit's own; those refusals still use the spec's status codes and media type
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -33,13 +34,17 @@ def audit_installed() -> Path:
         pytest.skip("the GraphQL-over-HTTP audit needs Node and npm")
     installed = AUDIT / "node_modules" / ".package-lock.json"
     lock = AUDIT / "package-lock.json"
-    if not installed.exists() or installed.stat().st_mtime < lock.stat().st_mtime:
-        subprocess.run(  # noqa: S603  (npm from PATH, fixed arguments)
-            [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-            cwd=AUDIT,
-            check=True,
-            timeout=300,
-        )
+    # Parallel test workers (and other checkouts' runs) install one at a time: `npm ci` first
+    # deletes node_modules, which would pull it from under an audit already running.
+    with (AUDIT / ".install.lock").open("w") as install_lock:
+        fcntl.flock(install_lock, fcntl.LOCK_EX)
+        if not installed.exists() or installed.stat().st_mtime < lock.stat().st_mtime:
+            subprocess.run(  # noqa: S603  (npm from PATH, fixed arguments)
+                [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+                cwd=AUDIT,
+                check=True,
+                timeout=300,
+            )
     return AUDIT
 
 

@@ -21,7 +21,7 @@ from sqlmodel import col
 from app.auth.resolve import COOKIE_NAMES
 from app.auth.sessions import start_session
 from app.auth.tokens import Audience, issue_access_token
-from app.db.models import Customer, SessionAudience, SessionClient, StaffUser
+from app.db.models import Customer, SessionAudience, SessionClient, Site, StaffUser
 from app.db.scope import SYSTEM
 from app.db.session import Database
 from app.main import create_app
@@ -43,9 +43,11 @@ from tests.support import (
     PORTAL,
     STAFF,
     count_statements,
+    gid,
     gql,
     make_customers,
     make_tenant,
+    rows,
     staff_token,
 )
 
@@ -155,7 +157,12 @@ async def test_h3_nested_edges_within_both_limits_run(
     body = await gql(client, nested(5), token=await staff_token(db, settings, staff))
     assert "errors" not in body
     [edge] = body["data"]["customers"]["edges"]
-    assert edge["node"]["contacts"]
+    # The customer's two company contacts have no site; each of its two sites has a contact.
+    sites = [contact["site"] for contact in edge["node"]["contacts"]]
+    assert sites.count(None) == 2
+    assert sorted(site["id"] for site in sites if site) == sorted(
+        gid("Site", site.id) for site in await rows(db, Site)
+    )
 
 
 @pytest.mark.parametrize("path", [STAFF, PORTAL])

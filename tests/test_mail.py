@@ -6,22 +6,18 @@ import asyncio
 import contextlib
 import io
 import logging
-import socket
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import default as default_policy
 from pathlib import Path
-from typing import Any
 
 import jinja2
 import pytest
 import sqlalchemy as sa
-from aiosmtpd.controller import Controller
 from pydantic import ValidationError
 from sqlmodel import col
 
@@ -36,6 +32,7 @@ from app.mail.compose import brand_for
 from app.main import create_app
 from app.settings import Environment, Settings, get_settings
 from tests.conftest import make_settings
+from tests.smtp import SmtpServer
 from tests.support import make_tenant
 
 ACCEPT_URL = "https://portal.example/invitations/accept?token=abc123"
@@ -47,65 +44,6 @@ def invitation(name: str = "Jo Customer") -> dict[str, object]:
         "accept_url": ACCEPT_URL,
         "expires_at": datetime(2026, 12, 1, 9, 30, tzinfo=UTC),
     }
-
-
-class Inbox:
-    """An aiosmtpd handler that keeps what it accepts and refuses the first `refusals`."""
-
-    def __init__(self) -> None:
-        self.messages: list[EmailMessage] = []
-        self.recipients: list[str] = []
-        self.refusals = 0
-        self.refused = 0
-        # Set from the server's thread when a message is accepted.
-        self.arrived = threading.Event()
-
-    async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:
-        if self.refused < self.refusals:
-            self.refused += 1
-            return "550 5.7.1 Refused for the test"
-        message = message_from_bytes(envelope.content, policy=default_policy)
-        assert isinstance(message, EmailMessage)
-        self.messages.append(message)
-        self.recipients.extend(envelope.rcpt_tos)
-        self.arrived.set()
-        return "250 2.0.0 Accepted"
-
-    @property
-    def message_ids(self) -> list[str]:
-        return [str(message["Message-ID"]) for message in self.messages]
-
-
-class SmtpServer:
-    """A real SMTP server on 127.0.0.1 that can be stopped and started on the same port."""
-
-    def __init__(self) -> None:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port: int = probe.getsockname()[1]
-        self.inbox = Inbox()
-        self._controller: Any = None
-
-    @property
-    def url(self) -> str:
-        return f"smtp://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        self._controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port)
-        self._controller.start()
-
-    def stop(self) -> None:
-        if self._controller is not None:
-            self._controller.stop()
-            self._controller = None
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    server = SmtpServer()
-    server.start()
-    yield server
-    server.stop()
 
 
 class Clock:

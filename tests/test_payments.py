@@ -66,6 +66,7 @@ from tests.support import (
     make_portal_user,
     make_tenant,
     portal_token,
+    rows,
     staff_token,
 )
 
@@ -167,11 +168,6 @@ async def invoice_row(db: Database, invoice_id: uuid.UUID) -> Invoice:
         row = await session.scalar(sa.select(Invoice).where(col(Invoice.id) == invoice_id))
     assert row is not None
     return row
-
-
-async def rows(db: Database, model: Any) -> list[Any]:
-    async with db.session(SYSTEM) as session:
-        return list(await session.scalars(sa.select(model)))
 
 
 async def add_invoice(
@@ -840,14 +836,6 @@ async def test_e3_concurrent_success_events_for_one_invoice_leave_an_exact_balan
     assert {e.outcome for e in stored} == {StripeEventOutcome.APPLIED}
     assert {p.status for p in await rows(db, Payment)} == {PaymentStatus.SUCCEEDED}
     assert len(await rows(db, OutboxEmail)) == count
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    server = SmtpServer()
-    server.start()
-    yield server
-    server.stop()
 
 
 async def test_e3_the_receipt_goes_through_the_outbox_and_is_sent_once(

@@ -8,14 +8,9 @@ from typing import Any
 import httpx
 import pytest
 from graphql import (
-    GraphQLEnumType,
     GraphQLField,
-    GraphQLInputObjectType,
-    GraphQLInputType,
     GraphQLNonNull,
     GraphQLObjectType,
-    GraphQLSchema,
-    build_schema,
     get_named_type,
 )
 from strawberry.relay import to_base64
@@ -26,24 +21,18 @@ from app.db.session import Database
 from app.schema.relay import LoadedNode
 from app.sdl import PORTAL_SDL, STAFF_SDL
 from app.settings import Settings
-from tests.support import STAFF, error_codes, make_tenant, staff_token
+from tests.support import (
+    STAFF,
+    error_codes,
+    input_value,
+    make_tenant,
+    root_fields,
+    sdl_schema,
+    staff_token,
+)
 
 POLICIES = {"public", "requiresRole", "requiresPortalUser", "requiresModule", "requiresContact"}
 LADDER = list(StaffRole)  # highest first
-
-
-def _schema(path: Any) -> GraphQLSchema:
-    return build_schema(path.read_text())
-
-
-def _root_fields(schema: GraphQLSchema) -> list[tuple[str, str, GraphQLField]]:
-    roots = [("query", schema.query_type), ("mutation", schema.mutation_type)]
-    return [
-        (kind, name, field)
-        for kind, root in roots
-        if root is not None
-        for name, field in root.fields.items()
-    ]
 
 
 def _directives(field: GraphQLField) -> dict[str, dict[str, str]]:
@@ -62,7 +51,7 @@ def test_t1_every_root_field_declares_a_policy(sdl: Any) -> None:
     """A root field says who may use it; `@public` stands alone, the others may combine
     (a module and a contact kind, say)."""
     unguarded, muddled = [], []
-    for kind, name, field in _root_fields(_schema(sdl)):
+    for kind, name, field in root_fields(sdl_schema(sdl)):
         policies = POLICIES & set(_directives(field))
         if not policies:
             unguarded.append(f"{kind} {name}")
@@ -70,26 +59,6 @@ def test_t1_every_root_field_declares_a_policy(sdl: Any) -> None:
             muddled.append(f"{kind} {name}")
     assert not unguarded, f"root fields without a policy directive: {unguarded}"
     assert not muddled, f"root fields both public and guarded: {muddled}"
-
-
-def _value(kind: GraphQLInputType) -> Any:
-    """A well-formed value of an input type, with only its required parts filled in."""
-    named = get_named_type(kind)
-    if isinstance(named, GraphQLInputObjectType):
-        return {
-            name: _value(field.type)
-            for name, field in named.fields.items()
-            if isinstance(field.type, GraphQLNonNull)
-        }
-    if isinstance(named, GraphQLEnumType):
-        return next(iter(named.values))
-    return {
-        "ID": to_base64("Contact", "00000000-0000-0000-0000-000000000000"),
-        "String": "x",
-        "Int": 1,
-        "Boolean": True,
-        "DateTime": "2026-01-01T00:00:00Z",
-    }[named.name]
 
 
 def _operation(kind: str, name: str, field: GraphQLField) -> tuple[str, dict[str, Any]]:
@@ -102,7 +71,7 @@ def _operation(kind: str, name: str, field: GraphQLField) -> tuple[str, dict[str
     call = f"{name}({passed})" if passed else name
     document = f"{head} {{ {call}{selection} }}"
     return document, {
-        arg: _value(spec.type)
+        arg: input_value(spec.type)
         for arg, spec in field.args.items()
         if isinstance(spec.type, GraphQLNonNull)
     }
@@ -110,7 +79,7 @@ def _operation(kind: str, name: str, field: GraphQLField) -> tuple[str, dict[str
 
 ROLE_FIELDS = [
     (kind, name, field, _directives(field)["requiresRole"]["min"])
-    for kind, name, field in _root_fields(_schema(STAFF_SDL))
+    for kind, name, field in root_fields(sdl_schema(STAFF_SDL))
     if "requiresRole" in _directives(field)
 ]
 

@@ -9,7 +9,7 @@ import asyncio
 import re
 import statistics
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -20,8 +20,8 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import SQLModel, col
 from starlette.applications import Starlette
-from strawberry.relay import to_base64
 
+from app.auth import passwords
 from app.auth.ratelimit import EMAIL_LINK_PER_ACCOUNT, SIGN_IN_PER_ACCOUNT, TOKEN_PER_ADDRESS
 from app.db.base import utcnow
 from app.db.models import (
@@ -51,11 +51,13 @@ from tests.support import (
     PortalUser,
     emailed_token,
     error_codes,
+    gid,
     gql,
     make_customers,
     make_portal_user,
     make_tenant,
     portal_token,
+    rows,
     staff_token,
 )
 
@@ -109,19 +111,15 @@ async def contacts(db: Database, tenant: Tenant, *emails: str | None) -> list[Co
     return found
 
 
-def gid(contact: Contact) -> str:
-    return to_base64("Contact", str(contact.id))
-
-
 async def set_access(
     client: httpx.AsyncClient, staff: str, contact: Contact, enabled: bool
 ) -> dict[str, Any]:
-    variables = {"contactId": gid(contact), "enabled": enabled}
+    variables = {"contactId": gid("Contact", contact.id), "enabled": enabled}
     return await gql(client, SET_ACCESS, variables, token=staff)
 
 
 async def resend(client: httpx.AsyncClient, staff: str, contact: Contact) -> dict[str, Any]:
-    return await gql(client, RESEND, {"contactId": gid(contact)}, token=staff)
+    return await gql(client, RESEND, {"contactId": gid("Contact", contact.id)}, token=staff)
 
 
 async def invite(client: httpx.AsyncClient, db: Database, staff: str, contact: Contact) -> str:
@@ -245,11 +243,6 @@ async def requested_link(
 
 
 # The database, read and moved in time directly.
-
-
-async def rows(db: Database, model: type[T], *where: sa.ColumnElement[bool]) -> list[T]:
-    async with db.session(SYSTEM) as session:
-        return list(await session.scalars(sa.select(model).where(*where)))
 
 
 async def execute(db: Database, statement: sa.Executable) -> None:
@@ -608,6 +601,40 @@ async def test_p1_passwords_differing_only_in_the_65th_character_are_different(
     assert await signed_in(client, "jo", chosen)
 
 
+@pytest.fixture
+def production_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Passwords hashed as every environment but the test one hashes them."""
+    monkeypatch.setenv("PORTAL_ENV", "production")
+
+
+def strong(password_hash: str) -> bool:
+    """Whether a hash has at least OWASP's argon2id floor: 19 MiB and 2 passes."""
+    memory, passes = argon2_cost(password_hash)
+    return memory >= 19 * 1024 and passes >= 2
+
+
+@pytest.mark.parametrize("env", ["production", "development", None])
+def test_sec21_every_environment_but_test_hashes_with_at_least_19_mib_and_2_passes(
+    monkeypatch: pytest.MonkeyPatch, env: str | None
+) -> None:
+    def run_as(value: str | None) -> None:
+        if value is None:
+            monkeypatch.delenv("PORTAL_ENV", raising=False)
+        else:
+            monkeypatch.setenv("PORTAL_ENV", value)
+
+    run_as("test")
+    cheap = passwords.hash_password(PASSWORD)
+    assert not strong(cheap) and passwords.verify_password(cheap, PASSWORD)
+
+    run_as(env)
+    assert passwords.hasher() is passwords.HASHER
+    assert strong(passwords.hash_password(PASSWORD))
+    # A hash made with the test environment's parameters is replaced at its next sign-in.
+    assert passwords.verify_password(cheap, PASSWORD) and passwords.needs_rehash(cheap)
+
+
+@pytest.mark.usefixtures("production_hashing")
 async def test_p1_a_chosen_password_is_stored_as_argon2id_with_at_least_19_mib_and_2_passes(
     client: httpx.AsyncClient, db: Database, settings: Settings
 ) -> None:
@@ -617,11 +644,11 @@ async def test_p1_a_chosen_password_is_stored_as_argon2id_with_at_least_19_mib_a
     assert access_token(await accept(client, token), "acceptInvitation")
 
     password_hash = await stored_hash(db)
-    memory, passes = argon2_cost(password_hash)
-    assert memory >= 19 * 1024 and passes >= 2
+    assert strong(password_hash)
     assert PASSWORD not in password_hash
 
 
+@pytest.mark.usefixtures("production_hashing")
 async def test_p2_a_hash_with_weaker_parameters_signs_in_and_is_replaced_by_a_stronger_one(
     client: httpx.AsyncClient, db: Database
 ) -> None:
@@ -637,8 +664,7 @@ async def test_p2_a_hash_with_weaker_parameters_signs_in_and_is_replaced_by_a_st
 
     assert await signed_in(client, "jo")
     rehashed = await stored_hash(db)
-    memory, passes = argon2_cost(rehashed)
-    assert rehashed != weak and memory >= 19 * 1024 and passes >= 2
+    assert rehashed != weak and strong(rehashed)
     assert await signed_in(client, "jo")
 
 
@@ -711,6 +737,8 @@ async def test_p2_fifty_reset_requests_each_for_an_existing_and_a_missing_email_
     await _fifty_link_requests_each(client, db, "RequestPasswordReset", "password_reset")
 
 
+# The time to hide is argon2's: timed with the parameters every other environment uses.
+@pytest.mark.usefixtures("production_hashing")
 async def test_p2_an_unknown_login_takes_as_long_as_a_wrong_password(
     client: httpx.AsyncClient, db: Database
 ) -> None:
@@ -1011,14 +1039,6 @@ async def test_p4_an_account_at_two_contractors_keeps_its_session_until_both_swi
 
 
 # H5 and row 25: invitations through the outbox to a real SMTP server.
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    server = SmtpServer()
-    server.start()
-    yield server
-    server.stop()
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], seconds: float = 10.0) -> None:

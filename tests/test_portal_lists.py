@@ -12,17 +12,19 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from sqlmodel import col
-from strawberry.relay import to_base64
 
 from app.db.models import (
     Certificate,
+    Contact,
     ContactKind,
+    Customer,
     DiaryEvent,
     Invoice,
     InvoiceLine,
     InvoiceStatus,
     Job,
     JobVisit,
+    PortalAccount,
     Quote,
     QuoteLine,
     QuoteStatus,
@@ -45,6 +47,7 @@ from tests.support import (
     PortalUser,
     count_statements,
     error_codes,
+    gid,
     gql,
     make_portal_user,
     make_tenant,
@@ -56,15 +59,27 @@ SOON = datetime.now(UTC) + timedelta(days=2)
 
 
 @dataclass
-class Customer:
+class Me:
+    """A company contact signed in, with its customer's sites and a requestable service."""
+
     user: PortalUser
     token: str
     sites: list[Site]
     service: RequestableItem
 
 
-async def _customer_with(db: Database, settings: Settings, n: int) -> Customer:
+async def _customer_with(db: Database, settings: Settings, n: int) -> Me:
     """A company contact whose customer has `n` of everything the portal lists."""
+    await _everything(db, n)
+    return await _the_customer(db, settings)
+
+
+async def two_hundred_of_everything(db: Database) -> None:
+    """The statement-count tests' data: written once, copied for each test (conftest)."""
+    await _everything(db, 200)
+
+
+async def _everything(db: Database, n: int) -> None:
     tenant, _ = await make_tenant(db, slug="acme")
     user = await make_portal_user(db, tenant)
     ids: dict[str, Any] = {"tenant_id": tenant.id, "customer_id": user.customer.id}
@@ -151,8 +166,19 @@ async def _customer_with(db: Database, settings: Settings, n: int) -> Customer:
                     ),
                 ]
             )
-    token = await portal_token(db, settings, user.account)
-    return Customer(user, token, sites, service)
+
+
+async def _the_customer(db: Database, settings: Settings) -> Me:
+    """The one customer `_everything` wrote, with a new bearer token of its contact."""
+    async with db.session(SYSTEM) as session:
+        tenant = (await session.scalars(sa.select(Tenant))).one()
+        customer = (await session.scalars(sa.select(Customer))).one()
+        contact = (await session.scalars(sa.select(Contact))).one()
+        account = (await session.scalars(sa.select(PortalAccount))).one()
+        sites = list(await session.scalars(sa.select(Site).order_by(col(Site.name))))
+        service = (await session.scalars(sa.select(RequestableItem))).one()
+    user = PortalUser(tenant=tenant, customer=customer, contact=contact, account=account)
+    return Me(user, await portal_token(db, settings, account), sites, service)
 
 
 LISTS: dict[str, dict[str, Any]] = {
@@ -189,11 +215,12 @@ async def _statements(
     return len(counter.statements)
 
 
+@pytest.mark.database(prepare=two_hundred_of_everything)
 @pytest.mark.parametrize("name", [*LISTS, *NESTED])
 async def test_h6_each_portal_list_costs_the_same_statements_for_10_and_200_rows(
     db: Database, client: httpx.AsyncClient, settings: Settings, name: str
 ) -> None:
-    many = await _customer_with(db, settings, 200)
+    many = await _the_customer(db, settings)
     document = (OPERATIONS / f"{name}.graphql").read_text() if name in LISTS else NESTED[name]
     variables = LISTS.get(name, {})
     at_200 = await _statements(db, client, many.token, document, variables)
@@ -231,10 +258,6 @@ async def _send(
     )
 
 
-def _gid(kind: str, row: Any) -> str:
-    return to_base64(kind, str(row.id))
-
-
 async def test_e4_a_service_request_reaches_the_office_as_new_with_the_names_it_was_sent_with(
     db: Database, client: httpx.AsyncClient, settings: Settings
 ) -> None:
@@ -247,9 +270,9 @@ async def test_e4_a_service_request_reaches_the_office_as_new_with_the_names_it_
         "SubmitServiceRequest",
         {
             "input": {
-                "siteId": _gid("Site", me.sites[0]),
-                "rentalId": _gid("Rental", rental),
-                "serviceId": _gid("RequestableItem", me.service),
+                "siteId": gid("Site", me.sites[0].id),
+                "rentalId": gid("Rental", rental.id),
+                "serviceId": gid("RequestableItem", me.service.id),
                 "poNumber": " PO-77 ",
                 "preferredDate": "2026-12-03",
             }
@@ -290,10 +313,13 @@ async def test_e4_a_rental_at_another_site_or_a_hidden_service_is_refused_and_no
         )
         session.add(hidden)
     assert other_rental is not None
-    base = {"siteId": _gid("Site", me.sites[0]), "serviceId": _gid("RequestableItem", me.service)}
+    base = {
+        "siteId": gid("Site", me.sites[0].id),
+        "serviceId": gid("RequestableItem", me.service.id),
+    }
     cases = [
-        ({**base, "rentalId": _gid("Rental", other_rental)}, "NOT_FOUND"),
-        ({**base, "newRental": True, "serviceId": _gid("RequestableItem", hidden)}, "NOT_FOUND"),
+        ({**base, "rentalId": gid("Rental", other_rental.id)}, "NOT_FOUND"),
+        ({**base, "newRental": True, "serviceId": gid("RequestableItem", hidden.id)}, "NOT_FOUND"),
         ({**base}, "INVALID_INPUT"),
         ({"siteId": base["siteId"], "newRental": True}, "INVALID_INPUT"),
     ]
@@ -309,7 +335,7 @@ async def test_e5_asking_for_a_quote_needs_a_description_and_lands_as_a_quote_re
     db: Database, client: httpx.AsyncClient, settings: Settings
 ) -> None:
     me = await _customer_with(db, settings, 1)
-    work = {"kind": "QUOTE", "siteId": _gid("Site", me.sites[0]), "description": "  "}
+    work = {"kind": "QUOTE", "siteId": gid("Site", me.sites[0].id), "description": "  "}
     assert error_codes(await _send(client, "RequestWork", {"input": work}, me.token)) == [
         "INVALID_INPUT"
     ]
@@ -326,7 +352,7 @@ async def test_e6_a_sent_quote_is_decided_once(
     async with db.session(SYSTEM) as session:
         quote = await session.scalar(sa.select(Quote))
     assert quote is not None
-    variables = {"quoteId": _gid("Quote", quote), "approve": True}
+    variables = {"quoteId": gid("Quote", quote.id), "approve": True}
     body = await _send(client, "DecideQuote", variables, me.token)
     assert body["data"]["decideQuote"]["status"] == "APPROVED"
     again = await _send(client, "DecideQuote", {**variables, "approve": False}, me.token)

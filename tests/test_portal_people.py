@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 from graphql import GraphQLInputObjectType, GraphQLSchema, build_schema, print_ast
 from sqlmodel import SQLModel, col
-from strawberry.relay import from_base64, to_base64
+from strawberry.relay import from_base64
 
 from app.db.models import (
     AuditEntry,
@@ -39,10 +39,12 @@ from tests.support import (
     count_statements,
     emailed_token,
     error_codes,
+    gid,
     gql,
     make_portal_user,
     make_tenant,
     portal_token,
+    rows,
     staff_token,
 )
 
@@ -100,15 +102,6 @@ CERTIFICATES = "{ certificates { edges { node { number } } } }"
 
 
 # -- Helpers ---------------------------------------------------------------------------------
-
-
-def gid(type_name: str, row_id: uuid.UUID) -> str:
-    return to_base64(type_name, str(row_id))
-
-
-async def rows(db: Database, model: type[T], *where: Any) -> list[T]:
-    async with db.session(SYSTEM) as session:
-        return list(await session.scalars(sa.select(model).where(*where)))
 
 
 async def one(db: Database, model: type[T], *where: Any) -> T:
@@ -1396,14 +1389,14 @@ def test_e12_every_people_field_requires_the_users_module_in_the_sdl() -> None:
 # -- H6: the people lists cost the same statements at 10 and at 200 rows -------------------
 
 
-async def _people(db: Database, settings: Settings, n: int) -> tuple[str, list[uuid.UUID]]:
-    """A company contact whose customer has `n` more contacts, every one a portal user: half
-    at sites, a third signed up, the rest invited. Answers the token and the contacts' ids."""
+async def two_hundred_people(db: Database) -> None:
+    """A company contact whose customer has 200 more contacts, every one a portal user: half
+    at sites, a third signed up, the rest invited. Written once, copied for each test."""
     tenant, _ = await make_tenant(db, slug="acme")
     me = await make_portal_user(db, tenant)
     ids: dict[str, Any] = {"tenant_id": tenant.id, "customer_id": me.customer.id}
     async with db.transaction(SYSTEM) as session:
-        sites = [Site(**ids, name=f"Site {i:03}", address_line1=f"{i} Road") for i in range(n)]
+        sites = [Site(**ids, name=f"Site {i:03}", address_line1=f"{i} Road") for i in range(200)]
         session.add_all(sites)
         await session.flush()
         contacts = [
@@ -1416,7 +1409,7 @@ async def _people(db: Database, settings: Settings, n: int) -> tuple[str, list[u
                 phone="020 7946 0000",
                 portal_access=True,
             )
-            for i in range(n)
+            for i in range(200)
         ]
         session.add_all(contacts)
         await session.flush()
@@ -1437,8 +1430,14 @@ async def _people(db: Database, settings: Settings, n: int) -> tuple[str, list[u
             )
             for i, contact in enumerate(contacts)
         )
-    token = await portal_token(db, settings, me.account)
-    return token, [contact.id for contact in contacts]
+
+
+async def _people(db: Database, settings: Settings) -> tuple[str, list[uuid.UUID]]:
+    """The viewer's token and the ids of the 200 contacts `two_hundred_people` wrote."""
+    [account] = await rows(db, PortalAccount, col(PortalAccount.email) == "jo@customer.example")
+    contacts = await rows(db, Contact, col(Contact.name).startswith("Person "))
+    ordered = sorted(contacts, key=lambda contact: contact.name)
+    return await portal_token(db, settings, account), [contact.id for contact in ordered]
 
 
 async def _cost(
@@ -1459,13 +1458,14 @@ async def _down_to_ten(db: Database, contacts: list[uuid.UUID]) -> None:
         await session.execute(sa.delete(Contact).where(col(Contact.id).in_(gone)))
 
 
+@pytest.mark.database(prepare=two_hundred_people)
 @pytest.mark.parametrize(
     ("operation", "field"), [("Contacts", "contacts"), ("PortalUsers", "users")]
 )
 async def test_h6_each_people_list_costs_the_same_statements_for_10_and_200_rows(
     db: Database, client: httpx.AsyncClient, settings: Settings, operation: str, field: str
 ) -> None:
-    token, contacts = await _people(db, settings, 200)
+    token, contacts = await _people(db, settings)
     at_200, listed_200 = await _cost(db, client, token, operation, field)
     await _down_to_ten(db, contacts)
     at_10, listed_10 = await _cost(db, client, token, operation, field)

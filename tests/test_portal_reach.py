@@ -30,7 +30,6 @@ from graphql import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
-from strawberry.relay import to_base64
 
 from app.auth.resolve import portal_grants
 from app.db.models import (
@@ -62,7 +61,13 @@ from app.db.session import Database
 from app.sdl import PORTAL_SDL
 from app.settings import Environment, Settings
 from tests.conftest import DEMO_TODAY
-from tests.support import PORTAL, error_codes, gql, portal_token
+from tests.support import (
+    PORTAL,
+    error_codes,
+    gid,
+    gql,
+    portal_token,
+)
 
 TEST_SETTINGS = Settings(env=Environment.TEST)
 
@@ -119,10 +124,6 @@ MODULE_FIELDS = {
 
 
 # -- Helpers ---------------------------------------------------------------------------------
-
-
-def gid(type_name: str, row_id: uuid.UUID) -> str:
-    return to_base64(type_name, str(row_id))
 
 
 async def token_for(db: Database, email: str) -> str:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ from pydantic import ValidationError
 from app.cli import main as portal_command
 from app.db.migrate import upgrade
 from app.settings import Environment, Settings, get_settings, problems_of
+from tests.support import free_port
 
 PORTAL = Path(sys.executable).with_name("portal")
 # Loaded by every Python process that finds it on PYTHONPATH: here it holds each server
@@ -31,13 +31,6 @@ if "--multiprocessing-fork" in sys.argv:
     time.sleep(7)
 """
 STARTED = b"Application startup complete."
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:

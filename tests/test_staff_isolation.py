@@ -19,12 +19,19 @@ from app.db.scope import SYSTEM
 from app.db.session import Database
 from app.sdl import STAFF_SDL
 from app.settings import Settings
-from tests.support import gql, make_requests, make_tenant, staff_token
-from tests.test_policies import _root_fields, _schema, _value
+from tests.support import (
+    gql,
+    input_value,
+    make_requests,
+    make_tenant,
+    root_fields,
+    sdl_schema,
+    staff_token,
+)
 
 ID_FIELDS = [
     (kind, name, field)
-    for kind, name, field in _root_fields(_schema(STAFF_SDL))
+    for kind, name, field in root_fields(sdl_schema(STAFF_SDL))
     if any(get_named_type(arg.type).name == "ID" for arg in field.args.values())
 ]
 
@@ -95,7 +102,7 @@ async def test_t1_another_tenants_ids_are_not_found_and_change_nothing(
     for type_name, row_id in foreign.items():
         global_id = to_base64(type_name, str(row_id))
         variables = {arg: global_id for arg in ids} | {
-            arg: _value(field.args[arg].type) for arg in required
+            arg: input_value(field.args[arg].type) for arg in required
         }
         body = await gql(client, document, variables, token=token)
         codes = {error.get("extensions", {}).get("code") for error in body.get("errors", [])}

@@ -34,9 +34,11 @@ from app.settings import Settings
 from tests.support import (
     count_statements,
     error_codes,
+    gid,
     gql,
     make_requests,
     make_tenant,
+    rows,
     staff_token,
 )
 
@@ -99,18 +101,9 @@ async def _colleague(db: Database, settings: Settings, tenant: Tenant, name: str
     return await staff_token(db, settings, user)
 
 
-def gid(request: ServiceRequest) -> str:
-    return to_base64("ServiceRequest", str(request.id))
-
-
 def numbers(body: dict[str, Any]) -> list[str]:
     assert "errors" not in body, body
     return [edge["node"]["number"] for edge in body["data"]["serviceRequests"]["edges"]]
-
-
-async def _rows(db: Database, model: Any, *where: Any) -> list[Any]:
-    async with db.session(SYSTEM) as session:
-        return list(await session.scalars(sa.select(model).where(*where)))
 
 
 async def test_s7_inbox_is_newest_first_across_pages(
@@ -197,18 +190,18 @@ async def test_s7_opening_a_new_request_marks_it_read_once_and_records_who(
     node = await gql(
         client,
         "query ($id: ID!) { node(id: $id) { ... on ServiceRequest { status } } }",
-        {"id": gid(first)},
+        {"id": gid("ServiceRequest", first.id)},
         token=token,
     )
     assert node["data"]["node"] == {"status": "NEW"}
 
-    opened = (await gql(client, OPEN, {"id": gid(first)}, token=token))["data"]
+    opened = (await gql(client, OPEN, {"id": gid("ServiceRequest", first.id)}, token=token))["data"]
     assert opened["openServiceRequest"]["status"] == "READ"
     assert opened["openServiceRequest"]["readBy"] == {"name": "Sam Staff"}
     assert opened["openServiceRequest"]["history"] == [
         {"fromStatus": "NEW", "toStatus": "READ", "staffUser": {"name": "Sam Staff"}}
     ]
-    again = (await gql(client, OPEN, {"id": gid(first)}, token=other))["data"]
+    again = (await gql(client, OPEN, {"id": gid("ServiceRequest", first.id)}, token=other))["data"]
     assert again["openServiceRequest"]["readBy"] == {"name": "Sam Staff"}
     assert again["openServiceRequest"]["readAt"] == opened["openServiceRequest"]["readAt"]
     assert len(again["openServiceRequest"]["history"]) == 1
@@ -222,12 +215,15 @@ async def test_s7_opening_a_new_request_twice_at_once_records_one_step(
     other = await _colleague(db, settings, tenant, "Pat")
     [request] = await make_requests(db, tenant, 1)
     answers = await asyncio.gather(
-        *(gql(client, OPEN, {"id": gid(request)}, token=t) for t in [token, other] * 3)
+        *(
+            gql(client, OPEN, {"id": gid("ServiceRequest", request.id)}, token=t)
+            for t in [token, other] * 3
+        )
     )
     assert all("errors" not in answer for answer in answers), answers
     readers = {a["data"]["openServiceRequest"]["readBy"]["name"] for a in answers}
     assert len(readers) == 1
-    events = await _rows(db, ServiceRequestEvent, col(ServiceRequestEvent.request_id) == request.id)
+    events = await rows(db, ServiceRequestEvent, col(ServiceRequestEvent.request_id) == request.id)
     assert [(e.from_status, e.to_status) for e in events] == [
         (RequestStatus.NEW, RequestStatus.READ)
     ]
@@ -264,12 +260,12 @@ async def test_s7_requests_are_hidden_below_the_inbox_role_even_through_node(
         session.add(technician)
     tech_token = await staff_token(db, settings, technician)
     query = "query ($id: ID!) { node(id: $id) { ... on ServiceRequest { number } } }"
-    assert (await gql(client, query, {"id": gid(request)}, token=token))["data"]["node"] == {
-        "number": "SR-0001"
-    }
-    assert (await gql(client, query, {"id": gid(request)}, token=tech_token))["data"] == {
-        "node": None
-    }
+    assert (await gql(client, query, {"id": gid("ServiceRequest", request.id)}, token=token))[
+        "data"
+    ]["node"] == {"number": "SR-0001"}
+    assert (await gql(client, query, {"id": gid("ServiceRequest", request.id)}, token=tech_token))[
+        "data"
+    ] == {"node": None}
     inbox = await gql(client, INBOX, {}, token=tech_token)
     assert error_codes(inbox) == ["ROLE_FORBIDDEN"]
 
@@ -319,7 +315,9 @@ async def test_s8_converting_into_a_job_creates_it_from_the_request_and_complete
     [request] = await make_requests(db, tenant, 1)
     request = await _as_sent(db, request)
     await _rename_items(db, tenant)
-    body = await gql(client, CONVERT, {"id": gid(request), "into": "JOB"}, token=token)
+    body = await gql(
+        client, CONVERT, {"id": gid("ServiceRequest", request.id), "into": "JOB"}, token=token
+    )
     result = body["data"]["convertServiceRequest"]
     assert result["status"] == "COMPLETED" and result["decidedBy"] == {"name": "Sam Staff"}
     assert result["convertedJob"] == {
@@ -336,9 +334,9 @@ async def test_s8_converting_into_a_job_creates_it_from_the_request_and_complete
         "notes": "Gate code 4512; call Pat on arrival.",
     }
     assert result["convertedRental"] is None
-    [job] = await _rows(db, Job)
+    [job] = await rows(db, Job)
     assert job.source_request_id == request.id and job.site_id == request.site_id
-    [entry] = await _rows(db, AuditEntry, col(AuditEntry.action) == "request.converted_to_job")
+    [entry] = await rows(db, AuditEntry, col(AuditEntry.action) == "request.converted_to_job")
     assert entry.before == {"status": "NEW"}
     assert entry.after == {"status": "COMPLETED", "job_id": str(job.id), "job_number": job.number}
 
@@ -348,7 +346,9 @@ async def test_s8_a_job_from_a_request_without_a_date_or_words_has_none(
 ) -> None:
     tenant, token = await _inbox_staff(db, settings)
     [request] = await make_requests(db, tenant, 1)
-    body = await gql(client, CONVERT, {"id": gid(request), "into": "JOB"}, token=token)
+    body = await gql(
+        client, CONVERT, {"id": gid("ServiceRequest", request.id), "into": "JOB"}, token=token
+    )
     job = body["data"]["convertServiceRequest"]["convertedJob"]
     assert (job["preferredDate"], job["description"], job["notes"]) == (None, "", "")
 
@@ -360,7 +360,9 @@ async def test_s8_converting_into_a_rental_puts_the_product_on_hire_at_the_site(
     [request] = await make_requests(db, tenant, 1, status=RequestStatus.READ)
     request = await _as_sent(db, request)
     await _rename_items(db, tenant)
-    body = await gql(client, CONVERT, {"id": gid(request), "into": "RENTAL"}, token=token)
+    body = await gql(
+        client, CONVERT, {"id": gid("ServiceRequest", request.id), "into": "RENTAL"}, token=token
+    )
     result = body["data"]["convertServiceRequest"]
     assert result["status"] == "COMPLETED" and result["convertedJob"] is None
     assert result["convertedRental"] == {
@@ -374,9 +376,11 @@ async def test_s8_converting_into_a_rental_puts_the_product_on_hire_at_the_site(
         "startsOn": "2026-12-07",
         "notes": "Two units by the north gate.\n\nGate code 4512; call Pat on arrival.",
     }
-    twice = await gql(client, CONVERT, {"id": gid(request), "into": "JOB"}, token=token)
+    twice = await gql(
+        client, CONVERT, {"id": gid("ServiceRequest", request.id), "into": "JOB"}, token=token
+    )
     assert error_codes(twice) == ["REQUEST_ALREADY_DECIDED"]
-    assert len(await _rows(db, Rental)) == 1 and await _rows(db, Job) == []
+    assert len(await rows(db, Rental)) == 1 and await rows(db, Job) == []
 
 
 async def test_s8_two_staff_converting_at_once_create_exactly_one_job(
@@ -387,7 +391,7 @@ async def test_s8_two_staff_converting_at_once_create_exactly_one_job(
     [request] = await make_requests(db, tenant, 1)
     answers = await asyncio.gather(
         *(
-            gql(client, CONVERT, {"id": gid(request), "into": into}, token=t)
+            gql(client, CONVERT, {"id": gid("ServiceRequest", request.id), "into": into}, token=t)
             for t, into in [(token, "JOB"), (other, "JOB"), (token, "RENTAL"), (other, "JOB")]
         )
     )
@@ -395,8 +399,8 @@ async def test_s8_two_staff_converting_at_once_create_exactly_one_job(
     lost = [error_codes(a) for a in answers if "errors" in a]
     assert len(won) == 1, answers
     assert lost == [["REQUEST_ALREADY_DECIDED"]] * 3
-    assert len(await _rows(db, Job)) + len(await _rows(db, Rental)) == 1
-    events = await _rows(db, ServiceRequestEvent, col(ServiceRequestEvent.request_id) == request.id)
+    assert len(await rows(db, Job)) + len(await rows(db, Rental)) == 1
+    events = await rows(db, ServiceRequestEvent, col(ServiceRequestEvent.request_id) == request.id)
     assert [e.to_status for e in events] == [RequestStatus.COMPLETED]
 
 
@@ -409,21 +413,26 @@ async def test_s8_declining_emails_the_reason_to_the_submitter_through_the_outbo
         contact = await session.get(Contact, (tenant.id, request.contact_id))
         assert contact is not None
         contact.email = "site.person@customer.example"
-    blank = await gql(client, DECLINE, {"id": gid(request), "reason": " "}, token=token)
+    blank = await gql(
+        client, DECLINE, {"id": gid("ServiceRequest", request.id), "reason": " "}, token=token
+    )
     assert error_codes(blank) == ["INVALID_INPUT"]
     body = await gql(
-        client, DECLINE, {"id": gid(request), "reason": "We do not serve that area."}, token=token
+        client,
+        DECLINE,
+        {"id": gid("ServiceRequest", request.id), "reason": "We do not serve that area."},
+        token=token,
     )
     assert body["data"]["declineServiceRequest"] == {
         "status": "DECLINED",
         "declineReason": "We do not serve that area.",
         "decidedBy": {"name": "Sam Staff"},
     }
-    [email] = await _rows(db, OutboxEmail)
+    [email] = await rows(db, OutboxEmail)
     assert email.kind == "request_declined"
     assert email.to_address == "site.person@customer.example"
     assert "SR-0001" in email.subject and "We do not serve that area." in email.text_body
-    [entry] = await _rows(db, AuditEntry, col(AuditEntry.action) == "request.declined")
+    [entry] = await rows(db, AuditEntry, col(AuditEntry.action) == "request.declined")
     assert entry.after == {"status": "DECLINED", "reason": "We do not serve that area."}
 
 
@@ -432,18 +441,27 @@ async def test_s8_declined_request_cannot_be_converted(
 ) -> None:
     tenant, token = await _inbox_staff(db, settings)
     [request] = await make_requests(db, tenant, 1)
-    await gql(client, DECLINE, {"id": gid(request), "reason": "Out of area."}, token=token)
+    await gql(
+        client,
+        DECLINE,
+        {"id": gid("ServiceRequest", request.id), "reason": "Out of area."},
+        token=token,
+    )
     for into in ("JOB", "RENTAL"):
-        body = await gql(client, CONVERT, {"id": gid(request), "into": into}, token=token)
+        body = await gql(
+            client, CONVERT, {"id": gid("ServiceRequest", request.id), "into": into}, token=token
+        )
         assert error_codes(body) == ["REQUEST_DECLINED"]
         assert (
             "submit" in body["errors"][0]["message"]
             or "new request" in body["errors"][0]["message"]
         )
-    again = await gql(client, DECLINE, {"id": gid(request), "reason": "Again."}, token=token)
+    again = await gql(
+        client, DECLINE, {"id": gid("ServiceRequest", request.id), "reason": "Again."}, token=token
+    )
     assert error_codes(again) == ["REQUEST_ALREADY_DECIDED"]
-    assert await _rows(db, Job) == [] and await _rows(db, Rental) == []
-    [row] = await _rows(db, ServiceRequest)
+    assert await rows(db, Job) == [] and await rows(db, Rental) == []
+    [row] = await rows(db, ServiceRequest)
     assert row.status is RequestStatus.DECLINED and row.decline_reason == "Out of area."
 
 
@@ -456,11 +474,13 @@ async def test_s8_a_rental_needs_a_site_and_a_refused_conversion_writes_nothing(
         row = await session.get(ServiceRequest, (tenant.id, request.id))
         assert row is not None
         row.site_id = None
-    body = await gql(client, CONVERT, {"id": gid(request), "into": "RENTAL"}, token=token)
+    body = await gql(
+        client, CONVERT, {"id": gid("ServiceRequest", request.id), "into": "RENTAL"}, token=token
+    )
     assert error_codes(body) == ["INVALID_INPUT"]
-    assert await _rows(db, Rental) == [] and await _rows(db, ServiceRequestEvent) == []
-    assert await _rows(db, AuditEntry) == []
-    [unchanged] = await _rows(db, ServiceRequest)
+    assert await rows(db, Rental) == [] and await rows(db, ServiceRequestEvent) == []
+    assert await rows(db, AuditEntry) == []
+    [unchanged] = await rows(db, ServiceRequest)
     assert unchanged.status is RequestStatus.NEW
 
 
@@ -471,11 +491,11 @@ async def test_s8_another_tenants_request_is_not_found_and_not_touched(
     other, _ = await make_tenant(db, slug="other")
     [foreign] = await make_requests(db, other, 1)
     for document, variables in [
-        (OPEN, {"id": gid(foreign)}),
-        (CONVERT, {"id": gid(foreign), "into": "JOB"}),
-        (DECLINE, {"id": gid(foreign), "reason": "No."}),
+        (OPEN, {"id": gid("ServiceRequest", foreign.id)}),
+        (CONVERT, {"id": gid("ServiceRequest", foreign.id), "into": "JOB"}),
+        (DECLINE, {"id": gid("ServiceRequest", foreign.id), "reason": "No."}),
     ]:
         assert error_codes(await gql(client, document, variables, token=token)) == ["NOT_FOUND"]
-    [row] = await _rows(db, ServiceRequest)
+    [row] = await rows(db, ServiceRequest)
     assert row.status is RequestStatus.NEW and row.read_at is None
-    assert await _rows(db, RequestableItem, col(RequestableItem.tenant_id) != other.id) == []
+    assert await rows(db, RequestableItem, col(RequestableItem.tenant_id) != other.id) == []

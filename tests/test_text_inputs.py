@@ -7,7 +7,6 @@ notes keep their line breaks; and no stored text can add a header to an email.""
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -18,7 +17,6 @@ import pytest
 import sqlalchemy as sa
 from graphql import GraphQLInputObjectType, GraphQLNamedType, GraphQLSchema, get_named_type
 from sqlmodel import SQLModel, col
-from strawberry.relay import to_base64
 
 from app.db.models import (
     Contact,
@@ -45,6 +43,7 @@ from tests.support import (
     PORTAL,
     STAFF,
     error_codes,
+    gid,
     make_tenant,
     portal_token,
     staff_token,
@@ -101,10 +100,6 @@ class Case:
     variables: Callable[[Demo], Awaitable[dict[str, Any]]]
     texts: dict[str, str]
     multiline: frozenset[str] = frozenset()
-
-
-def gid(type_name: str, row_id: uuid.UUID) -> str:
-    return to_base64(type_name, str(row_id))
 
 
 async def _none(_demo: Demo) -> dict[str, Any]:
