@@ -48,6 +48,7 @@ from app.messages.notices import send_message_notices
 from app.schema.trusted import OPERATIONS
 from app.settings import Settings
 from tests.conftest import make_settings
+from tests.smtp import SmtpServer
 from tests.support import (
     PORTAL,
     STAFF,
@@ -59,7 +60,7 @@ from tests.support import (
     portal_token,
     staff_token,
 )
-from tests.test_mail import Clock, SmtpServer
+from tests.test_mail import Clock
 
 SEND = "mutation($about: ID!, $body: String!) { sendMessage(about: $about, body: $body) { id body authorName thread { id title } } }"  # noqa: E501
 THREADS = "{ unreadMessageCount messageThreads { edges { node { id title subjectType subjectId unreadCount } } } }"  # noqa: E501

@@ -18,11 +18,11 @@ from app.db.scope import SYSTEM
 from app.db.session import Database
 from app.messages.activity_emails import send_activity_emails
 from app.settings import Settings
-from tests.support import PORTAL, STAFF, error_codes, gql, make_requests
+from tests.support import PORTAL, STAFF, error_codes, gid, gql, make_requests
 from tests.test_mail import Clock
 from tests.test_messages import SEND, world
 from tests.test_messages_live import QUIET, _next, _send, connected, server_on
-from tests.test_staff_requests import CONVERT, _inbox_staff, gid
+from tests.test_staff_requests import CONVERT, _inbox_staff
 
 ACTIVITY = "subscription { officeActivity { kind subjectId newRequests unreadMessages } }"
 
@@ -47,11 +47,23 @@ async def test_e15_accepting_a_request_emails_its_sender_what_it_became(
         # The last one names no site: it cannot become a rental.
         last = await session.merge(requests[2])
         last.site_id = None
-    job = await gql(client, CONVERT, {"id": gid(requests[0]), "into": "JOB"}, token=token)
+    job = await gql(
+        client, CONVERT, {"id": gid("ServiceRequest", requests[0].id), "into": "JOB"}, token=token
+    )
     assert "errors" not in job, job
-    rental = await gql(client, CONVERT, {"id": gid(requests[1]), "into": "RENTAL"}, token=token)
+    rental = await gql(
+        client,
+        CONVERT,
+        {"id": gid("ServiceRequest", requests[1].id), "into": "RENTAL"},
+        token=token,
+    )
     assert "errors" not in rental, rental
-    refused = await gql(client, CONVERT, {"id": gid(requests[2]), "into": "RENTAL"}, token=token)
+    refused = await gql(
+        client,
+        CONVERT,
+        {"id": gid("ServiceRequest", requests[2].id), "into": "RENTAL"},
+        token=token,
+    )
     assert error_codes(refused) == ["INVALID_INPUT"]
     emails = await _outbox(db)
     assert [(e.kind, e.to_address) for e in emails] == [

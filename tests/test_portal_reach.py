@@ -87,7 +87,7 @@ ACME, BRIGHTWATER, NORTHSIDE = "Acme Sanitation", "Brightwater Plumbing", "North
 FROM, TO = DEMO_TODAY - timedelta(days=180), DEMO_TODAY + timedelta(days=185)
 
 # One document per portal root field that needs a signed-in user.
-NO_JOB = to_base64("Job", str(uuid.UUID(int=1)))
+NO_JOB = gid("Job", uuid.UUID(int=1))
 ROOT_DOCUMENTS = {
     "contractors": "{ contractors { id } }",
     "customers": "{ customers { id } }",
