@@ -1,5 +1,6 @@
-"""Portal settings (S9, T5): the tenant's switch, default modules, which invoices the
-portal shows, branding and the Stripe account card payments go to; and each customer's
+"""Portal settings (S9, T5, T7): the tenant's switch, default modules, which invoices the
+portal shows, branding, time zone and currency, and the Stripe account card payments go
+to; and each customer's
 overrides of them. Every change is
 audited with the values before and after (S10)."""
 
@@ -20,7 +21,13 @@ from app.errors import AppError, ErrorCode
 from app.files import Logo, stored_logo
 from app.resolvers.audit import audit_entry, changes
 from app.resolvers.customers import row_of, staff_tenant
-from app.validation import checked_colour, checked_identifier, checked_stripe_account
+from app.validation import (
+    checked_colour,
+    checked_currency,
+    checked_identifier,
+    checked_stripe_account,
+    checked_time_zone,
+)
 
 
 def _modules(modules: Sequence[PortalModule]) -> list[str]:
@@ -76,6 +83,10 @@ def _checked(values: Mapping[str, Any]) -> dict[str, Any]:
             checked[name] = checked_identifier(value or "")
         elif name == "stripe_account_id":
             checked[name] = checked_stripe_account(value)
+        elif name == "time_zone":
+            checked[name] = checked_time_zone(value)
+        elif name == "currency":
+            checked[name] = checked_currency(value)
         elif name in ("portal_enabled", "invoice_visibility"):
             if value is None:
                 raise AppError("This cannot be null.", field=_camel(name))

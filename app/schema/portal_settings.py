@@ -39,6 +39,11 @@ class PortalSettings:
         description="The Stripe connected account (`acct_...`) customers' card payments go to;"
         " null: invoices cannot be paid by card in the portal."
     )
+    time_zone: str = strawberry.field(
+        description="The IANA time zone (Europe/London) the portal's dates, appointment"
+        " ranges, emails and documents are in."
+    )
+    currency: str = strawberry.field(description="ISO 4217 (GBP): what the business charges in.")
 
     @classmethod
     def from_row(cls, row: models.Tenant, info: Info) -> PortalSettings:
@@ -50,6 +55,8 @@ class PortalSettings:
             accent_colour=row.accent_colour,
             logo_url=logo_url(info.context.settings, row.id) if row.logo_file_id else None,
             stripe_account_id=row.stripe_account_id,
+            time_zone=row.time_zone,
+            currency=row.currency,
         )
 
 
@@ -64,6 +71,12 @@ class PortalSettingsChanges:
     stripe_account_id: str | None = strawberry.field(
         default=strawberry.UNSET,
         description="`acct_` and letters and digits, as Stripe shows it; null stops card payments.",
+    )
+    time_zone: str | None = strawberry.field(
+        default=strawberry.UNSET, description="An IANA time zone name, e.g. Europe/London."
+    )
+    currency: str | None = strawberry.field(
+        default=strawberry.UNSET, description="An ISO 4217 code, e.g. GBP."
     )
 
 
@@ -101,7 +114,7 @@ class PortalSettingsQuery:
 class PortalSettingsMutation:
     @strawberry.mutation(
         description="Change the portal switch, default modules, invoice visibility, accent "
-        "colour or Stripe account.",
+        "colour, Stripe account, time zone or currency.",
         extensions=guarded(RequiresRole(SETTINGS_ROLE)),
     )
     async def update_portal_settings(
