@@ -75,6 +75,8 @@ NOT_SHOWN = {
     "portal.resetPassword.token": "a secret, never shown",
     "portal.resetPassword.newPassword": "a secret, never shown",
     "portal.redeemMagicLink.token": "a secret, never shown",
+    "portal.requestEmailChange.currentPassword": "a secret, never shown",
+    "portal.confirmEmailChange.token": "a secret, never shown",
     "portal.acceptInvitation.input.tenant": "a look-up",
     "portal.acceptInvitation.input.token": "a secret, never shown",
     "portal.acceptInvitation.input.password": "a secret, never shown",
@@ -224,7 +226,12 @@ CASES: dict[str, Case] = {
         "mutation ($input: PortalSettingsChanges!) { updatePortalSettings(input: $input)"
         " { portalEnabled } }",
         _none,
-        {"input.accentColour": "#2f5d8a", "input.stripeAccountId": "acct_1A2b3C4d5E6f"},
+        {
+            "input.accentColour": "#2f5d8a",
+            "input.stripeAccountId": "acct_1A2b3C4d5E6f",
+            "input.timeZone": "Europe/London",
+            "input.currency": "GBP",
+        },
     ),
     "staff.updateCustomerPortal": Case(
         STAFF,
@@ -253,6 +260,28 @@ CASES: dict[str, Case] = {
         _ids("input.siteId"),
         {"input.description": "Four extra units in May.", "input.poNumber": "PO-78"},
         frozenset({"description"}),
+    ),
+    "portal.cancelRequest": Case(
+        PORTAL,
+        "mutation ($requestId: ID!, $reason: String!) {"
+        " cancelRequest(requestId: $requestId, reason: $reason) { id } }",
+        _ids("requestId"),
+        {"reason": "We found another way."},
+        frozenset({"reason"}),
+    ),
+    "portal.updateProfile": Case(
+        PORTAL,
+        "mutation ($name: String, $username: String) {"
+        " updateProfile(name: $name, username: $username) { id } }",
+        _none,
+        {"name": "Hannah Facilities", "username": "hannah-f"},
+    ),
+    "portal.requestEmailChange": Case(
+        PORTAL,
+        "mutation ($newEmail: String!, $password: String!) {"
+        " requestEmailChange(newEmail: $newEmail, currentPassword: $password) }",
+        _none,
+        {"newEmail": "hannah.new@harbourview.example"},
     ),
     "portal.addProperty": Case(
         PORTAL,
@@ -290,6 +319,7 @@ OTHER_INPUTS: dict[str, dict[str, Any]] = {
     "portal.submitServiceRequest": {"input.newRental": True},
     "portal.requestWork": {"input.kind": "QUOTE"},
     "portal.addPortalUser": {"input.modules": ["REQUESTS"]},
+    "portal.requestEmailChange": {"password": PASSWORD},
 }
 
 
@@ -399,6 +429,7 @@ async def demo(demo_db: Database, demo_database_url: str, demo_client: httpx.Asy
             "item": gid("RequestableItem", delivery.id),
             "serviceId": gid("RequestableItem", delivery.id),
             "request": gid("ServiceRequest", request.id),
+            "requestId": gid("ServiceRequest", request.id),
         },
     )
 
