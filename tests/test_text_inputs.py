@@ -6,6 +6,7 @@ notes keep their line breaks; and no stored text can add a header to an email.""
 
 from __future__ import annotations
 
+import copy
 import re
 import uuid
 from collections.abc import Awaitable, Callable
@@ -163,7 +164,14 @@ CASES: dict[str, Case] = {
         STAFF,
         "mutation ($input: CustomerInput!) { createCustomer(input: $input) { id } }",
         _none,
-        {"input.name": "Bob's Builders"},
+        {
+            "input.name": "Bob's Builders",
+            **{
+                f"input.address.{name}": value
+                for name, value in SITE_TEXTS.items()
+                if name not in ("name", "siteNumber")
+            },
+        },
     ),
     "staff.updateCustomer": Case(
         STAFF,
@@ -451,9 +459,8 @@ async def row_counts(db: Database) -> dict[str, int]:
 
 def with_value(variables: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
     """`variables` with `value` at a dotted path, making the input objects on the way."""
-    result = {
-        key: dict(item) if isinstance(item, dict) else item for key, item in variables.items()
-    }
+    # Deep: an input nested in an input (an address in a customer) is not shared either.
+    result = copy.deepcopy(variables)
     *parents, last = path.split(".")
     target = result
     for parent in parents:

@@ -210,9 +210,23 @@ def given(form: object) -> dict[str, Any]:
     }
 
 
+@strawberry.input(description="A customer's own address: its company site's.")
+class CompanyAddressInput:
+    address_line1: str
+    address_line2: str | None = None
+    town: str | None = None
+    postcode: str | None = None
+    uprn: str | None = None
+
+
 @strawberry.input(description="A new customer.")
 class CustomerInput:
     name: str
+    address: CompanyAddressInput | None = strawberry.field(
+        default=None,
+        description="Where the customer is: its company site gets this address (left out, the"
+        " site starts without one).",
+    )
 
 
 @strawberry.input(description="Changes to a customer; a field left out stays as it is.")
@@ -265,11 +279,14 @@ EDITORS = StaffRole.DISPATCHER
 @strawberry.type
 class CustomerMutation:
     @strawberry.mutation(
-        description="Add a customer; its portal identifier is made from its name.",
+        description="Add a customer with its company site; its portal identifier is made from"
+        " its name.",
         extensions=guarded(RequiresRole(EDITORS)),
     )
     async def create_customer(self, info: Info, input: CustomerInput) -> Customer:
-        row = await customers.create_customer(info.context, name=input.name)
+        row = await customers.create_customer(
+            info.context, name=input.name, address=given(input.address) if input.address else {}
+        )
         return Customer.from_row(row)
 
     @strawberry.mutation(
