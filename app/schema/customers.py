@@ -11,6 +11,7 @@ import strawberry
 from strawberry import relay
 
 from app.context import Info
+from app.dataloaders.users import PortalStage, PortalState
 from app.db import models
 from app.db.models import PortalModule, StaffRole
 from app.files import logo_url
@@ -72,9 +73,45 @@ class Contact(LoadedNode):
     async def site(self, info: Info) -> Site | None:
         return await site_of(info, self.row.site_id)
 
+    @strawberry.field(description="Invited, active or switched off, and since when.")
+    async def portal_state(self, info: Info) -> ContactPortalState:
+        state = await info.context.loaders.portal_state_by_contact_id.load(self.row.id)
+        return ContactPortalState.of(state)
+
     @strawberry.field(description=LAST_CHANGE)
     async def last_change(self, info: Info) -> LastChange | None:
         return await LastChange.of(info, self.row.id)
+
+
+PortalStageEnum = strawberry.enum(
+    PortalStage,
+    name="PortalStage",
+    description="NOT_INVITED: never given access; INVITED: an invitation is out (or expired)"
+    " and not yet accepted; ACTIVE: has signed up; SWITCHED_OFF: access taken away.",
+)
+
+
+@strawberry.type(description="Where a contact stands with the portal.")
+class ContactPortalState:
+    stage: PortalStageEnum  # type: ignore[valid-type]
+    invited_at: datetime | None = strawberry.field(
+        description="When the latest invitation was sent."
+    )
+    invitation_expires_at: datetime | None = strawberry.field(
+        description="When the latest invitation's link stops working (or stopped)."
+    )
+    last_sign_in_at: datetime | None = strawberry.field(
+        description="When the contact's account last signed in; null until it has."
+    )
+
+    @classmethod
+    def of(cls, state: PortalState) -> ContactPortalState:
+        return cls(
+            stage=state.stage,
+            invited_at=state.invited_at,
+            invitation_expires_at=state.invitation_expires_at,
+            last_sign_in_at=state.last_sign_in_at,
+        )
 
 
 @strawberry.type(description="A property of a customer's where work is done.")
