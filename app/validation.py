@@ -11,6 +11,7 @@ descriptions) may hold line breaks; CR LF is kept as LF.
 from __future__ import annotations
 
 import re
+from zoneinfo import available_timezones
 
 from email_validator import EmailNotValidError, validate_email
 
@@ -23,6 +24,22 @@ _COLOUR = re.compile(r"#[0-9A-Fa-f]{6}")
 _IDENTIFIER = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 # Stripe's connected account ids: `acct_` and letters and digits, within the 255 we store.
 _STRIPE_ACCOUNT = re.compile(r"acct_[A-Za-z0-9]{1,250}")
+# ISO 4217's current codes for money a business invoices in: neither the fund codes
+# (BOV, CHE, CLF, USN...) nor the metals, drawing rights and testing codes (XAU, XDR, XTS...).
+_CURRENCIES = frozenset(
+    """
+    AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BRL BSD BTN
+    BWP BYN BZD CAD CDF CHF CLP CNY COP CRC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB EUR FJD
+    FKP GBP GEL GHS GIP GMD GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR IQD IRR ISK JMD JOD JPY
+    KES KGS KHR KMF KPW KRW KWD KYD KZT LAK LBP LKR LRD LSL LYD MAD MDL MGA MKD MMK MNT MOP
+    MRU MUR MVR MWK MXN MYR MZN NAD NGN NIO NOK NPR NZD OMR PAB PEN PGK PHP PKR PLN PYG QAR
+    RON RSD RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE SOS SRD SSP STN SVC SYP SZL THB TJS TMT
+    TND TOP TRY TTD TWD TZS UAH UGX USD UYU UZS VED VES VND VUV WST XAF XCD XCG XOF XPF YER
+    ZAR ZMW ZWG
+    """.split()  # noqa: SIM905  (a table to read, not a list to scroll)
+)
+# The zones of the IANA database this machine carries, read once.
+_TIME_ZONES = frozenset(available_timezones())
 _DIRECTION = "\u202a-\u202e\u2066-\u2069"
 _NOT_IN_A_LINE = re.compile(f"[\x00-\x1f\x7f-\x9f{_DIRECTION}\u2028\u2029]")
 _NOT_IN_TEXT = re.compile(f"[\x00-\x09\x0b-\x1f\x7f-\x9f{_DIRECTION}\u2028\u2029]")
@@ -153,3 +170,19 @@ def identifier_from(name: str) -> str:
     """A portal identifier made from a name: 'Harbour View Hotel' -> 'harbour-view-hotel'."""
     words = re.findall(r"[a-z0-9]+", name.lower())
     return "-".join(words)[:50].strip("-") or "customer"
+
+
+def checked_time_zone(value: str | None, *, field: str = "timeZone") -> str:
+    """An IANA time zone name exactly as the database spells it (Europe/London)."""
+    zone = (value or "").strip()
+    if zone not in _TIME_ZONES:
+        raise AppError("Give an IANA time zone, for example Europe/London.", field=field)
+    return zone
+
+
+def checked_currency(value: str | None, *, field: str = "currency") -> str:
+    """An ISO 4217 currency code, stored in upper case (GBP)."""
+    code = (value or "").strip().upper()
+    if code not in _CURRENCIES:
+        raise AppError("Give an ISO 4217 currency code, for example GBP.", field=field)
+    return code

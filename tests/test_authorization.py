@@ -309,8 +309,15 @@ def _node_types(schema: GraphQLSchema) -> list[str]:
     )
 
 
-# The only id slots not named after their type: a product and a service are both items.
-ALIASES = {"product": "RequestableItem", "service": "RequestableItem"}
+# The only id slots not named after their type: a product and a service are both items; the
+# audit trail's actor is a staff user (or a portal user, who is no node of the staff schema);
+# a request to cancel is a service request.
+ALIASES = {
+    "product": "RequestableItem",
+    "service": "RequestableItem",
+    "actor": "StaffUser",
+    "request": "ServiceRequest",
+}
 
 
 def _target(schema: GraphQLSchema, field_name: str, slot_name: str) -> list[str]:

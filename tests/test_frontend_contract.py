@@ -31,6 +31,8 @@ from app.db.models import (
     Rental,
     RequestableItem,
     RequestableKind,
+    RequestStatus,
+    ServiceRequest,
     Site,
     StaffRole,
     Tenant,
@@ -146,6 +148,12 @@ SCENARIOS: dict[str, Callable[[World], Awaitable[Call]]] = {
     "RequestMagicLink": lambda w: _as_call({"email": w.user.account.email}),
     "RedeemMagicLink": lambda w: _magic(w),
     "StartInvoicePayment": lambda w: _payable(w),
+    "UpdateProfile": lambda w: _as_call({"name": "Jo Renamed", "username": "jo.r"}, _signed_in(w)),
+    "RequestEmailChange": lambda w: _as_call(
+        {"newEmail": "jo.moved@customer.example", "currentPassword": PASSWORD}, _signed_in(w)
+    ),
+    "ConfirmEmailChange": lambda w: _email_change(w),
+    "SignOutEverywhere": lambda w: _as_call({}, _signed_in(w)),
 }
 
 
@@ -160,6 +168,17 @@ async def _refresh(world: World) -> Call:
 async def _reset(world: World) -> Call:
     token = await _emailed(world, "requestPasswordReset")
     return Call({"token": token, "newPassword": "a reset passphrase"})
+
+
+async def _email_change(world: World) -> Call:
+    await gql(
+        world.client,
+        'mutation { requestEmailChange(newEmail: "jo.moved@customer.example",'
+        f' currentPassword: "{PASSWORD}") }}',
+        path=PORTAL,
+        token=await _signed_in(world),
+    )
+    return Call({"token": await emailed_token(world.db, "jo.moved@customer.example")})
 
 
 async def _magic(world: World) -> Call:
@@ -235,6 +254,7 @@ DEMO_SCENARIOS: dict[str, Callable[[Demo], Awaitable[dict[str, Any]]]] = {
     "NewRequestForm": lambda d: _plain({}),
     "SubmitServiceRequest": _rented_service,
     "RequestWork": lambda d: _work(d),
+    "CancelRequest": lambda d: _cancel(d),
     "Properties": lambda d: _plain({}),
     "AddProperty": lambda d: _plain(
         {"input": {"name": "New Depot", "addressLine1": "1 Quay Road", "uprn": "100062198765"}}
@@ -324,6 +344,11 @@ async def _message(demo: Demo) -> dict[str, Any]:
 
 async def _decide(demo: Demo) -> dict[str, Any]:
     return {"quoteId": await demo.first(Quote, Quote.status == QuoteStatus.SENT), "approve": True}
+
+
+async def _cancel(demo: Demo) -> dict[str, Any]:
+    request = await demo.first(ServiceRequest, ServiceRequest.status == RequestStatus.NEW)
+    return {"requestId": request, "reason": "Sorted it ourselves."}
 
 
 async def _work(demo: Demo) -> dict[str, Any]:

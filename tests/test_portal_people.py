@@ -922,7 +922,9 @@ async def trail_of(db: Database, client: httpx.AsyncClient, subject: str) -> lis
     body = await office(client, await staff(db), STAFF_TRAIL, {"subjectId": subject})
     trail = nodes(body, "auditTrail")
     assert all(entry["subjectId"] == subject for entry in trail), trail
-    assert all(entry["actorKind"] == "PORTAL" and entry["actor"] is None for entry in trail)
+    # The trail names the portal user behind each change (S11).
+    assert all(entry["actorKind"] == "PORTAL" for entry in trail), trail
+    assert all(entry["actor"] == {"name": "Hannah Facilities"} for entry in trail), trail
     return trail
 
 

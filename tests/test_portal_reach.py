@@ -1077,6 +1077,7 @@ async def data_mutations(db: Database) -> dict[str, tuple[str, dict[str, Any]]]:
     harry = await one(db, Contact, col(Contact.name) == "Harry Accounts")
     hannah = await one(db, Contact, col(Contact.email) == COMPANY)
     user = await one(db, PortalMembership, col(PortalMembership.contact_id) == hannah.id)
+    request = await one(db, ServiceRequest, col(ServiceRequest.number) == "PR-7006")
     contact = {"contact": gid("Contact", harry.id)}
     users = {"user": gid("PortalUser", user.id)}
     return {
@@ -1089,6 +1090,11 @@ async def data_mutations(db: Database) -> dict[str, tuple[str, dict[str, Any]]]:
             "mutation ($site: ID!) { requestWork(input: {kind: QUOTE, siteId: $site,"
             ' description: "Ten more units"}) { id } }',
             {"site": gid("Site", site.id)},
+        ),
+        "cancelRequest": (
+            "mutation ($request: ID!) { cancelRequest(requestId: $request,"
+            ' reason: "No longer needed") { id } }',
+            {"request": gid("ServiceRequest", request.id)},
         ),
         "decideQuote": (
             "mutation ($quote: ID!) { decideQuote(quoteId: $quote, approve: true) { status } }",
@@ -1143,6 +1149,7 @@ def test_t2_the_data_mutations_are_every_guarded_portal_mutation() -> None:
     assert with_data == {
         "submitServiceRequest",
         "requestWork",
+        "cancelRequest",
         "decideQuote",
         "addProperty",
         "startInvoicePayment",

@@ -132,8 +132,10 @@ async def test_s2_staff_add_a_customer_its_site_and_contacts_and_read_them_back(
     read = await gql(client, CUSTOMER, {"id": customer["id"]}, token=token)
     node = read["data"]["node"]
     assert [c["name"] for c in node["contacts"]] == ["Fay Facilities", "Sid Site"]
+    # Besides the site added, the company site every customer starts with.
     assert node["sites"] == [
-        {"name": "Quayside", "siteNumber": "S-1", "contacts": [{"name": "Sid Site"}]}
+        {"name": "Company Site", "siteNumber": None, "contacts": []},
+        {"name": "Quayside", "siteNumber": "S-1", "contacts": [{"name": "Sid Site"}]},
     ]
 
 

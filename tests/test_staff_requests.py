@@ -131,7 +131,13 @@ async def test_s7_filter_by_any_set_of_statuses_and_none_means_all(
     tenant, token = await _inbox_staff(db, settings)
     for status in RequestStatus:
         await make_requests(db, tenant, 1, status=status, prefix=status.value)
-    everything = ["DECLINED-0001", "COMPLETED-0001", "READ-0001", "NEW-0001"]
+    everything = [
+        "CANCELLED-0001",
+        "DECLINED-0001",
+        "COMPLETED-0001",
+        "READ-0001",
+        "NEW-0001",
+    ]
     assert numbers(await gql(client, INBOX, {}, token=token)) == everything
     assert numbers(await gql(client, INBOX, {"statuses": []}, token=token)) == everything
     both = await gql(client, INBOX, {"statuses": ["NEW", "DECLINED"]}, token=token)

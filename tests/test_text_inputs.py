@@ -6,6 +6,7 @@ notes keep their line breaks; and no stored text can add a header to an email.""
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -74,6 +75,8 @@ NOT_SHOWN = {
     "portal.resetPassword.token": "a secret, never shown",
     "portal.resetPassword.newPassword": "a secret, never shown",
     "portal.redeemMagicLink.token": "a secret, never shown",
+    "portal.requestEmailChange.currentPassword": "a secret, never shown",
+    "portal.confirmEmailChange.token": "a secret, never shown",
     "portal.acceptInvitation.input.tenant": "a look-up",
     "portal.acceptInvitation.input.token": "a secret, never shown",
     "portal.acceptInvitation.input.password": "a secret, never shown",
@@ -156,7 +159,14 @@ CASES: dict[str, Case] = {
         STAFF,
         "mutation ($input: CustomerInput!) { createCustomer(input: $input) { id } }",
         _none,
-        {"input.name": "Bob's Builders"},
+        {
+            "input.name": "Bob's Builders",
+            **{
+                f"input.address.{name}": value
+                for name, value in SITE_TEXTS.items()
+                if name not in ("name", "siteNumber")
+            },
+        },
     ),
     "staff.updateCustomer": Case(
         STAFF,
@@ -219,7 +229,12 @@ CASES: dict[str, Case] = {
         "mutation ($input: PortalSettingsChanges!) { updatePortalSettings(input: $input)"
         " { portalEnabled } }",
         _none,
-        {"input.accentColour": "#2f5d8a", "input.stripeAccountId": "acct_1A2b3C4d5E6f"},
+        {
+            "input.accentColour": "#2f5d8a",
+            "input.stripeAccountId": "acct_1A2b3C4d5E6f",
+            "input.timeZone": "Europe/London",
+            "input.currency": "GBP",
+        },
     ),
     "staff.updateCustomerPortal": Case(
         STAFF,
@@ -248,6 +263,28 @@ CASES: dict[str, Case] = {
         _ids("input.siteId"),
         {"input.description": "Four extra units in May.", "input.poNumber": "PO-78"},
         frozenset({"description"}),
+    ),
+    "portal.cancelRequest": Case(
+        PORTAL,
+        "mutation ($requestId: ID!, $reason: String!) {"
+        " cancelRequest(requestId: $requestId, reason: $reason) { id } }",
+        _ids("requestId"),
+        {"reason": "We found another way."},
+        frozenset({"reason"}),
+    ),
+    "portal.updateProfile": Case(
+        PORTAL,
+        "mutation ($name: String, $username: String) {"
+        " updateProfile(name: $name, username: $username) { id } }",
+        _none,
+        {"name": "Hannah Facilities", "username": "hannah-f"},
+    ),
+    "portal.requestEmailChange": Case(
+        PORTAL,
+        "mutation ($newEmail: String!, $password: String!) {"
+        " requestEmailChange(newEmail: $newEmail, currentPassword: $password) }",
+        _none,
+        {"newEmail": "hannah.new@harbourview.example"},
     ),
     "portal.addProperty": Case(
         PORTAL,
@@ -285,6 +322,7 @@ OTHER_INPUTS: dict[str, dict[str, Any]] = {
     "portal.submitServiceRequest": {"input.newRental": True},
     "portal.requestWork": {"input.kind": "QUOTE"},
     "portal.addPortalUser": {"input.modules": ["REQUESTS"]},
+    "portal.requestEmailChange": {"password": PASSWORD},
 }
 
 
@@ -394,6 +432,7 @@ async def demo(demo_db: Database, demo_database_url: str, demo_client: httpx.Asy
             "item": gid("RequestableItem", delivery.id),
             "serviceId": gid("RequestableItem", delivery.id),
             "request": gid("ServiceRequest", request.id),
+            "requestId": gid("ServiceRequest", request.id),
         },
     )
 
@@ -415,9 +454,8 @@ async def row_counts(db: Database) -> dict[str, int]:
 
 def with_value(variables: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
     """`variables` with `value` at a dotted path, making the input objects on the way."""
-    result = {
-        key: dict(item) if isinstance(item, dict) else item for key, item in variables.items()
-    }
+    # Deep: an input nested in an input (an address in a customer) is not shared either.
+    result = copy.deepcopy(variables)
     *parents, last = path.split(".")
     target = result
     for parent in parents:

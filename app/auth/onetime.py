@@ -17,6 +17,7 @@ LIFETIMES = {
     TokenPurpose.INVITATION: timedelta(days=7),
     TokenPurpose.PASSWORD_RESET: timedelta(hours=1),
     TokenPurpose.MAGIC_LINK: timedelta(minutes=15),
+    TokenPurpose.EMAIL_CHANGE: timedelta(hours=24),
 }
 
 

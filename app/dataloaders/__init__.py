@@ -45,6 +45,7 @@ from app.dataloaders.users import (
     PortalAccountByIdLoader,
     PortalMembershipByIdLoader,
     PortalMembershipsByContactIdLoader,
+    PortalStateByContactIdLoader,
 )
 from app.db.scope import Scope
 from app.db.session import Database
@@ -134,6 +135,10 @@ class Loaders:
     @cached_property
     def portal_memberships_by_contact_id(self) -> PortalMembershipsByContactIdLoader:
         return PortalMembershipsByContactIdLoader(self._db, self._scope)
+
+    @cached_property
+    def portal_state_by_contact_id(self) -> PortalStateByContactIdLoader:
+        return PortalStateByContactIdLoader(self._db, self._scope)
 
     @cached_property
     def portal_account_by_id(self) -> PortalAccountByIdLoader:

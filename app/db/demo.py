@@ -534,7 +534,7 @@ def _acme(demo: _Demo, accounts: dict[str, PortalAccount]) -> None:
         accounts=accounts,
     )
     morgan = _account(demo, maple.company[0], username="maplecourt", accounts=accounts)
-    _account(demo, festival.company[0], username="oakwood", accounts=accounts)
+    owen = _account(demo, festival.company[0], username="oakwood", accounts=accounts)
     _account(demo, council.company[0], username="cityparks", accounts=accounts)
 
     items = {
@@ -972,6 +972,20 @@ def _acme(demo: _Demo, accounts: dict[str, PortalAccount]) -> None:
             description="Blocked drain behind the annexe.",
             reader=staff[StaffRole.MANAGER],
         ),
+        _request(
+            demo,
+            festival,
+            festival.company[0],
+            owen,
+            "PR-7008",
+            RequestStatus.CANCELLED,
+            -6,
+            site=1,
+            kind=RequestKind.QUOTE,
+            description="Quote for 40 units for the June festival.",
+            reader=assistant,
+            reason="The festival moved to another venue.",
+        ),
     ]
     demo.add(5, *requests)
 
@@ -1102,9 +1116,12 @@ def _request(
         preferred_date=demo.day(created + 5),
         read_at=demo.at(created, 11) if reader else None,
         read_by_staff_id=reader.id if reader else None,
-        decided_at=demo.at(created + 1, 10) if decider else None,
+        decided_at=demo.at(created + 1, 10)
+        if decider or status is RequestStatus.CANCELLED
+        else None,
         decided_by_staff_id=decider.id if decider else None,
-        decline_reason=reason,
+        decline_reason=reason if status is RequestStatus.DECLINED else None,
+        cancel_reason=reason if status is RequestStatus.CANCELLED else None,
         converted_job_id=converted_job.id if converted_job else None,
         converted_rental_id=converted_rental.id if converted_rental else None,
         created_at=demo.at(created, 8),
@@ -1116,6 +1133,10 @@ def _request(
         history.append((RequestStatus.NEW, RequestStatus.READ, reader, demo.at(created, 11)))
     if decider:
         history.append((RequestStatus.READ, status, decider, demo.at(created + 1, 10)))
+    cancelled = status is RequestStatus.CANCELLED
+    if cancelled:
+        # Withdrawn by the customer, after the office had read it.
+        history.append((RequestStatus.READ, status, None, demo.at(created + 1, 10)))
     for step, (before, after, staff, at) in enumerate(history):
         demo.add(
             6,
@@ -1126,8 +1147,10 @@ def _request(
                 from_status=before,
                 to_status=after,
                 staff_user_id=staff.id if staff else None,
-                account_id=account.id if step == 0 else None,
-                note=(reason or "") if after is RequestStatus.DECLINED else "",
+                account_id=account.id if step == 0 or staff is None else None,
+                note=(reason or "")
+                if after in (RequestStatus.DECLINED, RequestStatus.CANCELLED)
+                else "",
                 created_at=at,
             ),
         )

@@ -6,8 +6,9 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import jinja2
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -32,6 +33,8 @@ class Brand:
     name: str
     accent_colour: str
     logo_url: str | None
+    # The IANA zone the email's times are written in: the business's (T7).
+    time_zone: str = "UTC"
 
 
 def brand_for(tenant: Tenant | None, settings: Settings) -> Brand:
@@ -43,14 +46,17 @@ def brand_for(tenant: Tenant | None, settings: Settings) -> Brand:
         name=tenant.name,
         accent_colour=colour if _COLOUR.fullmatch(colour) else DEFAULT_ACCENT,
         logo_url=logo_url(settings, tenant.id) if tenant.logo_file_id else None,
+        time_zone=tenant.time_zone,
     )
 
 
-def _utc(value: datetime) -> str:
+@jinja2.pass_context
+def _local(context: jinja2.runtime.Context, value: datetime) -> str:
+    """A moment as the business's customers read it: in its time zone, named."""
     if value.tzinfo is None:
         raise ValueError("email templates take aware datetimes")
-    value = value.astimezone(UTC)
-    return f"{value.day} {value:%B %Y at %H:%M} UTC"
+    value = value.astimezone(ZoneInfo(context["brand"].time_zone))
+    return f"{value.day} {value:%B %Y at %H:%M} {value:%Z}"
 
 
 _templates = jinja2.Environment(
@@ -60,7 +66,7 @@ _templates = jinja2.Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-_templates.filters["utc"] = _utc
+_templates.filters["local"] = _local
 
 
 @dataclass(frozen=True, slots=True)

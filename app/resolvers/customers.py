@@ -148,9 +148,29 @@ async def _free_identifier(session: AsyncSession, name: str) -> str:
     return identifier
 
 
-async def create_customer(ctx: Context, *, name: str) -> Customer:
+# The site every customer starts with, standing for the customer's own premises.
+COMPANY_SITE_NAME = "Company Site"
+
+
+def company_site(customer: Customer, address: Mapping[str, Any]) -> Site:
+    """The customer's company site, at `address` (checked site values) or, without one, at
+    no address yet."""
+    return Site(
+        tenant_id=customer.tenant_id,
+        customer_id=customer.id,
+        name=COMPANY_SITE_NAME,
+        is_company_site=True,
+        **{"address_line1": "", **address},
+    )
+
+
+async def create_customer(
+    ctx: Context, *, name: str, address: Mapping[str, Any] | None = None
+) -> Customer:
+    """A customer and its company site, together."""
     tenant_id = staff_tenant(ctx)
     name = checked_text(name, field="name", max_length=200)
+    checked_address = _site_values(address or {})
     async with ctx.db.transaction(ctx.scope) as session:
         # One customer added at a time per business, so two of one name cannot both take
         # the same free identifier. NO KEY UPDATE leaves the business's other inserts free.
@@ -163,6 +183,9 @@ async def create_customer(ctx: Context, *, name: str) -> Customer:
             tenant_id=tenant_id, name=name, portal_identifier=await _free_identifier(session, name)
         )
         session.add(customer)
+        await session.flush()
+        site = company_site(customer, checked_address)
+        session.add(site)
         session.add(
             audit_entry(
                 ctx.viewer,
@@ -171,7 +194,12 @@ async def create_customer(ctx: Context, *, name: str) -> Customer:
                 subject_type="Customer",
                 subject_id=customer.id,
                 before=None,
-                after={"name": name, "portal_identifier": customer.portal_identifier},
+                after={
+                    "name": name,
+                    "portal_identifier": customer.portal_identifier,
+                    "company_site_id": site.id,
+                    **checked_address,
+                },
             )
         )
     return customer

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import date, timedelta
 
 import sqlalchemy as sa
 from sqlmodel import col
@@ -13,14 +12,11 @@ from app.auth.viewer import PortalViewer
 from app.context import Context
 from app.db.models import DiaryEvent
 from app.errors import AppError, ErrorCode
+from app.resolvers.audit import midnight
 from app.resolvers.pagination import Page, tenant_page
 
 # A diary asked for in one go covers at most this many days.
 MAX_RANGE_DAYS = 366
-
-
-def _midnight(day: date, zone: str) -> datetime:
-    return datetime.combine(day, time(), tzinfo=ZoneInfo(zone)).astimezone(UTC)
 
 
 async def appointments_page(
@@ -48,8 +44,8 @@ async def appointments_page(
         *(
             sa.and_(
                 col(DiaryEvent.tenant_id) == tenant.id,
-                col(DiaryEvent.starts_at) >= _midnight(start, tenant.time_zone),
-                col(DiaryEvent.starts_at) < _midnight(end + timedelta(days=1), tenant.time_zone),
+                col(DiaryEvent.starts_at) >= midnight(start, tenant.time_zone),
+                col(DiaryEvent.starts_at) < midnight(end + timedelta(days=1), tenant.time_zone),
             )
             for tenant in tenants
         ),

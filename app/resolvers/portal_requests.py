@@ -14,6 +14,7 @@ from sqlmodel import col
 
 from app.auth.viewer import PortalViewer
 from app.context import Context
+from app.db.base import utcnow
 from app.db.models import (
     Contact,
     PortalModule,
@@ -29,8 +30,11 @@ from app.db.models import (
 from app.errors import AppError, ErrorCode, NotFound
 from app.messages import live
 from app.messages.live import LiveEvent
+from app.resolvers.audit import audit_entry
+from app.resolvers.customers import row_of
 from app.resolvers.pagination import Page, tenant_page
-from app.validation import limited_text
+from app.resolvers.requests import OPEN
+from app.validation import checked_text, limited_text
 
 
 async def requests_page(
@@ -208,3 +212,45 @@ async def requestable_items(ctx: Context, *, contractor: uuid.UUID | None) -> li
         )
     ctx.loaders.requestable_item_by_id.prime_many({row.id: row for row in rows})
     return rows
+
+
+async def cancel_request(ctx: Context, *, request_id: uuid.UUID, reason: str) -> ServiceRequest:
+    """Withdraws a request the office has not decided on (NEW or READ), with the customer's
+    reason. The row is locked as staff decisions lock it, so of a cancel and a conversion at
+    once exactly one happens and the other is told why."""
+    viewer = ctx.viewer
+    assert isinstance(viewer, PortalViewer), "guarded by RequiresModule"
+    reason = checked_text(reason, field="reason", max_length=2000, multiline=True)
+    async with ctx.db.transaction(ctx.scope) as session:
+        request = await row_of(session, ServiceRequest, request_id, field="id")
+        if request.status not in OPEN:
+            raise AppError(
+                "The office has already dealt with this request; it can no longer be cancelled.",
+                code=ErrorCode.REQUEST_ALREADY_DECIDED,
+                field="id",
+            )
+        session.add(
+            ServiceRequestEvent(
+                tenant_id=request.tenant_id,
+                request_id=request.id,
+                from_status=request.status,
+                to_status=RequestStatus.CANCELLED,
+                account_id=viewer.account_id,
+                note=reason,
+            )
+        )
+        session.add(
+            audit_entry(
+                viewer,
+                tenant_id=request.tenant_id,
+                action="request.cancelled",
+                subject_type="ServiceRequest",
+                subject_id=request.id,
+                before={"status": request.status},
+                after={"status": RequestStatus.CANCELLED, "reason": reason},
+            )
+        )
+        request.status = RequestStatus.CANCELLED
+        request.cancel_reason = reason
+        request.decided_at = utcnow()
+    return request

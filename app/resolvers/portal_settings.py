@@ -1,5 +1,6 @@
-"""Portal settings (S9, T5): the tenant's switch, default modules, which invoices the
-portal shows, branding and the Stripe account card payments go to; and each customer's
+"""Portal settings (S9, T5, T7): the tenant's switch, default modules, which invoices the
+portal shows, branding, time zone and currency, and the Stripe account card payments go
+to; and each customer's
 overrides of them. Every change is
 audited with the values before and after (S10)."""
 
@@ -21,7 +22,13 @@ from app.files import Logo, stored_logo
 from app.messages.live import ACCESS_CHANGED, announce
 from app.resolvers.audit import audit_entry, changes
 from app.resolvers.customers import row_of, staff_tenant
-from app.validation import checked_colour, checked_identifier, checked_stripe_account
+from app.validation import (
+    checked_colour,
+    checked_currency,
+    checked_identifier,
+    checked_stripe_account,
+    checked_time_zone,
+)
 
 # A week: a message waits no longer than that before its customer is told.
 NOTICE_MINUTES_MAX = 7 * 24 * 60
@@ -86,6 +93,10 @@ def _checked(values: Mapping[str, Any]) -> dict[str, Any]:
                     f"Give 0 to {NOTICE_MINUTES_MAX} minutes.", field="messageNoticeMinutes"
                 )
             checked[name] = value
+        elif name == "time_zone":
+            checked[name] = checked_time_zone(value)
+        elif name == "currency":
+            checked[name] = checked_currency(value)
         elif name in ("portal_enabled", "invoice_visibility", "message_staff_first_names"):
             if value is None:
                 raise AppError("This cannot be null.", field=_camel(name))

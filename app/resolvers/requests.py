@@ -194,6 +194,10 @@ def _decidable(request: ServiceRequest) -> None:
             code=ErrorCode.REQUEST_DECLINED,
             field="id",
         )
+    if request.status is RequestStatus.CANCELLED:
+        raise AppError(
+            "The customer cancelled this request.", code=ErrorCode.REQUEST_CANCELLED, field="id"
+        )
     if request.status not in OPEN:
         raise AppError(
             "This request has already been completed.",

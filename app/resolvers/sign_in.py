@@ -6,12 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from app.auth import ratelimit
 from app.auth.links import record_request
-from app.auth.onetime import consume_token
+from app.auth.onetime import LIFETIMES, consume_token, issue_token
 from app.auth.passwords import check_policy, hash_password, needs_rehash, verify_password
 from app.auth.resolve import portal_blocker
 from app.auth.sessions import (
@@ -39,8 +40,9 @@ from app.db.models import (
 )
 from app.db.scope import SYSTEM
 from app.errors import AppError, ErrorCode, Unauthenticated
+from app.mail import enqueue_email
 from app.messages.live import ACCESS_CHANGED, announce
-from app.validation import checked_text
+from app.validation import checked_email, checked_text
 
 WRONG_CREDENTIALS = "The sign-in details are not right."
 BAD_LINK = "This link is not valid any more. Ask for a new one."
@@ -176,6 +178,135 @@ async def sign_out(ctx: Context) -> bool:
     async with ctx.db.transaction(SYSTEM) as session:
         await revoke(session, col(AuthSession.id) == viewer.session_id, reason="sign-out")
     await announce(ctx.live, ctx.db, ACCESS_CHANGED)
+    return True
+
+
+def _portal_viewer(ctx: Context) -> PortalViewer:
+    viewer = ctx.viewer
+    assert isinstance(viewer, PortalViewer), "guarded by RequiresPortalUser"
+    return viewer
+
+
+async def sign_out_everywhere(ctx: Context) -> bool:
+    """Ends every session of the portal user, on every device, this one included."""
+    viewer = _portal_viewer(ctx)
+    async with ctx.db.transaction(SYSTEM) as session:
+        await revoke(session, of_account(viewer.account_id), reason="sign-out-everywhere")
+    return True
+
+
+async def update_profile(ctx: Context, *, name: str | None, username: str | None) -> PortalAccount:
+    """A portal user's own name and username; left out (None), each stays."""
+    viewer = _portal_viewer(ctx)
+    async with ctx.db.transaction(SYSTEM) as session:
+        account = (
+            await session.scalars(
+                sa.select(PortalAccount)
+                .where(col(PortalAccount.id) == viewer.account_id)
+                .with_for_update()
+            )
+        ).one()
+        if name is not None:
+            account.name = checked_text(name, field="name", max_length=200)
+        if username is not None:
+            chosen = checked_text(username.strip().lower(), field="username", max_length=64)
+            if "@" in chosen:
+                # A login with @ is read as an email address.
+                raise AppError("A username cannot hold @.", field="username")
+            holder = await session.scalar(
+                sa.select(col(PortalAccount.id)).where(col(PortalAccount.username) == chosen)
+            )
+            if holder is not None and holder != account.id:
+                raise AppError(
+                    "This username is taken.", code=ErrorCode.USERNAME_TAKEN, field="username"
+                )
+            account.username = chosen
+        try:
+            await session.flush()
+        except IntegrityError as error:
+            # Someone took the username since the check above.
+            raise AppError(
+                "This username is taken.", code=ErrorCode.USERNAME_TAKEN, field="username"
+            ) from error
+    return account
+
+
+async def request_email_change(ctx: Context, *, new_email: str, current_password: str) -> bool:
+    """Mails a confirmation link to the new address; the account keeps its address until the
+    link is opened. The current password is asked for, so a session left open is not enough
+    to take the account over. Whether the new address has an account already is told only
+    when the link is opened, and only to whoever holds that mailbox."""
+    viewer = _portal_viewer(ctx)
+    email = checked_email(new_email, field="newEmail")
+    if email is None:
+        raise AppError("Give the new email address.", field="newEmail")
+    await _within_limits(ctx, (ratelimit.PASSWORD_CHECK_PER_USER, viewer.email))
+    async with ctx.db.transaction(SYSTEM) as session:
+        account = await session.get(PortalAccount, viewer.account_id)
+        if account is None or not verify_password(account.password_hash, current_password):
+            raise AppError(
+                "The current password is not right.",
+                code=ErrorCode.INVALID_CREDENTIALS,
+                field="currentPassword",
+            )
+        if email == account.email:
+            raise AppError("This is already your email address.", field="newEmail")
+        secret, _ = await issue_token(
+            session, purpose=TokenPurpose.EMAIL_CHANGE, email=email, account_id=account.id
+        )
+        await enqueue_email(
+            session,
+            template="email_change",
+            to=email,
+            context={
+                "account_name": account.name,
+                "confirm_url": f"{ctx.settings.portal_app_url}/confirm-email?token={secret}",
+                "expires_hours": int(LIFETIMES[TokenPurpose.EMAIL_CHANGE].total_seconds() // 3600),
+            },
+            settings=ctx.settings,
+        )
+    return True
+
+
+async def confirm_email_change(ctx: Context, *, token: str) -> bool:
+    """Moves the account to the address the link was sent to, once, and tells the old
+    address it no longer signs in there."""
+    await _within_limits(ctx, (ratelimit.TOKEN_PER_ADDRESS, _address(ctx)))
+    async with ctx.db.transaction(SYSTEM) as session:
+        used = await consume_token(session, token, purpose=TokenPurpose.EMAIL_CHANGE)
+        account = (
+            await session.get(PortalAccount, used.account_id, with_for_update=True)
+            if used is not None and used.account_id is not None
+            else None
+        )
+        if used is None or account is None or not account.is_active:
+            raise AppError(BAD_LINK, code=ErrorCode.INVALID_TOKEN, field="token")
+        holder = await session.scalar(
+            sa.select(col(PortalAccount.id)).where(col(PortalAccount.email) == used.email)
+        )
+        if holder is not None and holder != account.id:
+            raise AppError(
+                "Another account already signs in with this address.",
+                code=ErrorCode.EMAIL_TAKEN,
+                field="token",
+            )
+        old = account.email
+        account.email = used.email
+        try:
+            await session.flush()
+        except IntegrityError as error:
+            raise AppError(
+                "Another account already signs in with this address.",
+                code=ErrorCode.EMAIL_TAKEN,
+                field="token",
+            ) from error
+        await enqueue_email(
+            session,
+            template="email_changed",
+            to=old,
+            context={"account_name": account.name, "new_email": account.email},
+            settings=ctx.settings,
+        )
     return True
 
 

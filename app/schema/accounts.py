@@ -15,8 +15,14 @@ from app.schema.permissions import StaffRoleEnum
 from app.schema.relay import LoadedNode, parse_uuid
 
 
+@strawberry.interface(description="Whoever made a change: a staff user, or a portal user.")
+class Actor:
+    name: str
+    email: str
+
+
 @strawberry.type(description="A member of the office staff.")
-class StaffUser(LoadedNode):
+class StaffUser(LoadedNode, Actor):
     loader_name = "staff_user_by_id"
     id: relay.NodeID[str]
     name: str
@@ -26,6 +32,26 @@ class StaffUser(LoadedNode):
     @classmethod
     def from_row(cls, row: models.StaffUser) -> StaffUser:
         return cls(id=str(row.id), name=row.name, email=row.email, role=row.role)
+
+
+@strawberry.type(
+    description="A customer's person who signs in to the portal, as the office sees them in the"
+    " audit trail."
+)
+class PortalActor(Actor):
+    id: strawberry.ID = strawberry.field(
+        description="Its global id: give it to `auditTrail(actor:)` for its changes."
+    )
+    name: str
+    email: str
+
+    @classmethod
+    def from_row(cls, row: models.PortalAccount) -> PortalActor:
+        return cls(
+            id=strawberry.ID(relay.to_base64("PortalActor", str(row.id))),
+            name=row.name,
+            email=row.email,
+        )
 
 
 @strawberry.type(description="The portal sign-in of one person, across every contractor.")

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import enum
 import uuid
-from datetime import datetime
+from datetime import date, datetime
+from typing import Annotated
 
 import strawberry
 from strawberry import relay
@@ -13,18 +13,13 @@ from strawberry.scalars import JSON
 from app.context import Info
 from app.db import models
 from app.db.models import StaffRole
-from app.errors import NotFound
+from app.errors import AppError, NotFound
 from app.resolvers import audit
-from app.schema.accounts import StaffUser
+from app.schema.accounts import Actor, PortalActor, StaffUser
 from app.schema.permissions import RequiresRole, guarded
 from app.schema.relay import LoadedNode, connection
 
-
-@strawberry.enum(description="Who made a change.")
-class ActorKind(enum.Enum):
-    STAFF = "STAFF"
-    PORTAL = "PORTAL"
-    SYSTEM = "SYSTEM"
+ActorKind = strawberry.enum(audit.ActorKind, name="ActorKind", description="Who made a change.")
 
 
 @strawberry.type(description="One change: who made it, when, and the values before and after.")
@@ -58,27 +53,35 @@ class AuditEntry(LoadedNode):
         return strawberry.ID(relay.to_base64(self.row.subject_type, str(self.row.subject_id)))
 
     @strawberry.field(description="STAFF, PORTAL (a customer, from the portal) or SYSTEM.")
-    def actor_kind(self) -> ActorKind:
+    def actor_kind(self) -> ActorKind:  # type: ignore[valid-type]
         if self.row.actor_staff_id is not None:
             return ActorKind.STAFF
         if self.row.actor_account_id is not None:
             return ActorKind.PORTAL
         return ActorKind.SYSTEM
 
-    @strawberry.field(description="The staff user who made the change, when staff did.")
-    async def actor(self, info: Info) -> StaffUser | None:
-        if self.row.actor_staff_id is None:
-            return None
-        row = await info.context.loaders.staff_user_by_id.load(self.row.actor_staff_id)
-        return StaffUser.from_row(row) if row is not None else None
+    @strawberry.field(
+        description="Who made the change: the staff user, or the portal user (`PortalActor`)"
+        " behind a change from the portal; null for the system."
+    )
+    async def actor(self, info: Info) -> Actor | None:
+        if self.row.actor_staff_id is not None:
+            staff = await info.context.loaders.staff_user_by_id.load(self.row.actor_staff_id)
+            return StaffUser.from_row(staff) if staff is not None else None
+        if self.row.actor_account_id is not None:
+            account = await info.context.loaders.portal_account_by_id.load(
+                self.row.actor_account_id
+            )
+            return PortalActor.from_row(account) if account is not None else None
+        return None
 
 
 @strawberry.type(description="How a record was last changed; staff see here what customers did.")
 class LastChange:
     at: datetime
     action: str
-    actor_kind: ActorKind
-    actor: StaffUser | None
+    actor_kind: ActorKind  # type: ignore[valid-type]
+    actor: Actor | None
 
     @classmethod
     async def of(cls, info: Info, subject_id: uuid.UUID) -> LastChange | None:
@@ -92,6 +95,22 @@ class LastChange:
             actor_kind=entry.actor_kind(),
             actor=await entry.actor(info),
         )
+
+
+def _actor(actor: strawberry.ID | None) -> tuple[uuid.UUID | None, uuid.UUID | None]:
+    """The staff user's or the portal user's id from an actor's global id."""
+    if actor is None:
+        return None, None
+    try:
+        global_id = relay.GlobalID.from_id(actor)
+        node_id = uuid.UUID(global_id.node_id)
+    except (relay.GlobalIDValueError, ValueError) as error:
+        raise AppError("Give a StaffUser's or PortalActor's id.", field="actor") from error
+    if global_id.type_name == "StaffUser":
+        return node_id, None
+    if global_id.type_name == "PortalActor":
+        return None, node_id
+    raise AppError("Give a StaffUser's or PortalActor's id.", field="actor")
 
 
 def _subject_uuid(subject_id: strawberry.ID) -> uuid.UUID:
@@ -113,13 +132,44 @@ class AuditQuery:
         self,
         info: Info,
         subject_id: strawberry.ID | None = None,
+        actor: Annotated[
+            strawberry.ID | None,
+            strawberry.argument(description="A StaffUser's or PortalActor's id: theirs only."),
+        ] = None,
+        actor_kind: ActorKind | None = None,  # type: ignore[valid-type]
+        action: Annotated[
+            str | None,
+            strawberry.argument(
+                description="An action (`request.declined`), or a prefix ending in a dot"
+                " (`request.`)."
+            ),
+        ] = None,
+        from_: Annotated[
+            date | None,
+            strawberry.argument(
+                name="from", description="The first day, in the business's time zone."
+            ),
+        ] = None,
+        to: Annotated[
+            date | None,
+            strawberry.argument(description="The last day, in the business's time zone."),
+        ] = None,
         first: int | None = None,
         after: str | None = None,
     ) -> relay.Connection[AuditEntry]:
+        staff_actor, portal_actor = _actor(actor)
         page = await audit.audit_page(
             info.context,
             first=first,
             after=after,
-            subject_id=_subject_uuid(subject_id) if subject_id is not None else None,
+            criteria=audit.AuditFilter(
+                subject_id=_subject_uuid(subject_id) if subject_id is not None else None,
+                actor_kind=actor_kind,
+                staff_actor_id=staff_actor,
+                portal_actor_id=portal_actor,
+                action=action.strip() if action else None,
+                start=from_,
+                end=to,
+            ),
         )
         return connection(page, AuditEntry.from_row)

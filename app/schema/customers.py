@@ -11,6 +11,7 @@ import strawberry
 from strawberry import relay
 
 from app.context import Info
+from app.dataloaders.users import PortalStage, PortalState
 from app.db import models
 from app.db.models import PortalModule, StaffRole
 from app.files import logo_url
@@ -72,9 +73,45 @@ class Contact(LoadedNode):
     async def site(self, info: Info) -> Site | None:
         return await site_of(info, self.row.site_id)
 
+    @strawberry.field(description="Invited, active or switched off, and since when.")
+    async def portal_state(self, info: Info) -> ContactPortalState:
+        state = await info.context.loaders.portal_state_by_contact_id.load(self.row.id)
+        return ContactPortalState.of(state)
+
     @strawberry.field(description=LAST_CHANGE)
     async def last_change(self, info: Info) -> LastChange | None:
         return await LastChange.of(info, self.row.id)
+
+
+PortalStageEnum = strawberry.enum(
+    PortalStage,
+    name="PortalStage",
+    description="NOT_INVITED: never given access; INVITED: an invitation is out (or expired)"
+    " and not yet accepted; ACTIVE: has signed up; SWITCHED_OFF: access taken away.",
+)
+
+
+@strawberry.type(description="Where a contact stands with the portal.")
+class ContactPortalState:
+    stage: PortalStageEnum  # type: ignore[valid-type]
+    invited_at: datetime | None = strawberry.field(
+        description="When the latest invitation was sent."
+    )
+    invitation_expires_at: datetime | None = strawberry.field(
+        description="When the latest invitation's link stops working (or stopped)."
+    )
+    last_sign_in_at: datetime | None = strawberry.field(
+        description="When the contact's account last signed in; null until it has."
+    )
+
+    @classmethod
+    def of(cls, state: PortalState) -> ContactPortalState:
+        return cls(
+            stage=state.stage,
+            invited_at=state.invited_at,
+            invitation_expires_at=state.invitation_expires_at,
+            last_sign_in_at=state.last_sign_in_at,
+        )
 
 
 @strawberry.type(description="A property of a customer's where work is done.")
@@ -210,9 +247,23 @@ def given(form: object) -> dict[str, Any]:
     }
 
 
+@strawberry.input(description="A customer's own address: its company site's.")
+class CompanyAddressInput:
+    address_line1: str
+    address_line2: str | None = None
+    town: str | None = None
+    postcode: str | None = None
+    uprn: str | None = None
+
+
 @strawberry.input(description="A new customer.")
 class CustomerInput:
     name: str
+    address: CompanyAddressInput | None = strawberry.field(
+        default=None,
+        description="Where the customer is: its company site gets this address (left out, the"
+        " site starts without one).",
+    )
 
 
 @strawberry.input(description="Changes to a customer; a field left out stays as it is.")
@@ -265,11 +316,14 @@ EDITORS = StaffRole.DISPATCHER
 @strawberry.type
 class CustomerMutation:
     @strawberry.mutation(
-        description="Add a customer; its portal identifier is made from its name.",
+        description="Add a customer with its company site; its portal identifier is made from"
+        " its name.",
         extensions=guarded(RequiresRole(EDITORS)),
     )
     async def create_customer(self, info: Info, input: CustomerInput) -> Customer:
-        row = await customers.create_customer(info.context, name=input.name)
+        row = await customers.create_customer(
+            info.context, name=input.name, address=given(input.address) if input.address else {}
+        )
         return Customer.from_row(row)
 
     @strawberry.mutation(

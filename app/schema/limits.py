@@ -105,6 +105,8 @@ CREDENTIAL_FIELDS = frozenset(
         "redeemMagicLink",
         "refreshSession",
         "changePassword",
+        "requestEmailChange",
+        "confirmEmailChange",
     }
 )
 

@@ -46,6 +46,11 @@ class PortalSettings:
         description="Whether customers see the first name of the staff member who wrote a"
         " message, or only the business's name."
     )
+    time_zone: str = strawberry.field(
+        description="The IANA time zone (Europe/London) the portal's dates, appointment"
+        " ranges, emails and documents are in."
+    )
+    currency: str = strawberry.field(description="ISO 4217 (GBP): what the business charges in.")
 
     @classmethod
     def from_row(cls, row: models.Tenant, info: Info) -> PortalSettings:
@@ -59,6 +64,8 @@ class PortalSettings:
             stripe_account_id=row.stripe_account_id,
             message_notice_minutes=row.message_notice_minutes,
             message_staff_first_names=row.message_staff_first_names,
+            time_zone=row.time_zone,
+            currency=row.currency,
         )
 
 
@@ -78,6 +85,12 @@ class PortalSettingsChanges:
         default=strawberry.UNSET, description="0 to 10080 (a week)."
     )
     message_staff_first_names: bool | None = strawberry.UNSET
+    time_zone: str | None = strawberry.field(
+        default=strawberry.UNSET, description="An IANA time zone name, e.g. Europe/London."
+    )
+    currency: str | None = strawberry.field(
+        default=strawberry.UNSET, description="An ISO 4217 code, e.g. GBP."
+    )
 
 
 @strawberry.input(
@@ -114,7 +127,8 @@ class PortalSettingsQuery:
 class PortalSettingsMutation:
     @strawberry.mutation(
         description="Change the portal switch, default modules, invoice visibility, accent "
-        "colour, Stripe account, or how messages to customers are signed and told.",
+        "colour, Stripe account, time zone or currency, or how messages to customers are"
+        " signed and told.",
         extensions=guarded(RequiresRole(SETTINGS_ROLE)),
     )
     async def update_portal_settings(

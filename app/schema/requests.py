@@ -25,7 +25,8 @@ INBOX_ROLE = StaffRole.ASSISTANT_MANAGER
 RequestStatus = strawberry.enum(
     models.RequestStatus,
     name="RequestStatus",
-    description="NEW until staff open it, READ, then COMPLETED or DECLINED.",
+    description="NEW until staff open it, READ, then COMPLETED or DECLINED; CANCELLED when"
+    " the customer withdrew it.",
 )
 RequestKind = strawberry.enum(
     models.RequestKind, name="RequestKind", description="What the customer asked for."
@@ -78,6 +79,7 @@ class ServiceRequest(LoadedNode):
     read_at: datetime | None
     decided_at: datetime | None
     decline_reason: str | None
+    cancel_reason: str | None = strawberry.field(description="Why the customer withdrew it.")
     row: strawberry.Private[models.ServiceRequest]
 
     @classmethod
@@ -98,6 +100,7 @@ class ServiceRequest(LoadedNode):
             read_at=row.read_at,
             decided_at=row.decided_at,
             decline_reason=row.decline_reason,
+            cancel_reason=row.cancel_reason,
             row=row,
         )
 

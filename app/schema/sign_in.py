@@ -236,6 +236,41 @@ class PortalSignInMutation:
         return hand_over(info, Audience.PORTAL, credentials)
 
     @strawberry.mutation(
+        description="End every session of yours, on every device, this one included.",
+        extensions=guarded(RequiresPortalUser()),
+    )
+    async def sign_out_everywhere(self, info: Info) -> bool:
+        _sign_out(info, Audience.PORTAL)
+        return await sign_in.sign_out_everywhere(info.context)
+
+    @strawberry.mutation(
+        description="Change your name or username; a field left out stays.",
+        extensions=[MaxLength(name=200, username=64), *guarded(RequiresPortalUser())],
+    )
+    async def update_profile(
+        self, info: Info, name: str | None = None, username: str | None = None
+    ) -> PortalAccount:
+        account = await sign_in.update_profile(info.context, name=name, username=username)
+        return PortalAccount.from_row(account)
+
+    @strawberry.mutation(
+        description="Email a confirmation link to a new address; your address changes only once"
+        " it is opened (`confirmEmailChange`), and the old address is told.",
+        extensions=[MaxLength(new_email=EMAIL_MAX_LENGTH), *guarded(RequiresPortalUser())],
+    )
+    async def request_email_change(self, info: Info, new_email: str, current_password: str) -> bool:
+        return await sign_in.request_email_change(
+            info.context, new_email=new_email, current_password=current_password
+        )
+
+    @strawberry.mutation(
+        description="Confirm a new email address with the emailed link's token, once.",
+        extensions=guarded(Public()),
+    )
+    async def confirm_email_change(self, info: Info, token: str) -> bool:
+        return await sign_in.confirm_email_change(info.context, token=token)
+
+    @strawberry.mutation(
         description="Email a password reset link. The answer is the same whether or not the "
         "address has an account.",
         extensions=[MaxLength(email=EMAIL_MAX_LENGTH), *guarded(Public())],

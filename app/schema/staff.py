@@ -9,7 +9,7 @@ from app.auth.viewer import StaffViewer
 from app.context import Info
 from app.db.models import StaffRole
 from app.resolvers.customers import customers_page
-from app.schema.accounts import StaffUser
+from app.schema.accounts import PortalActor, StaffUser
 from app.schema.audit import AuditEntry, AuditQuery
 from app.schema.build import GatewaySchema, build_schema
 from app.schema.catalog import CatalogMutation, CatalogQuery, RequestableItem
@@ -99,6 +99,7 @@ def staff_schema(*, production: bool) -> GatewaySchema:
             ServiceRequest,
             Site,
             StaffUser,
+            PortalActor,
         ],
         production=production,
         introspection=True,

@@ -17,6 +17,8 @@ class TokenPurpose(enum.StrEnum):
     INVITATION = "INVITATION"
     PASSWORD_RESET = "PASSWORD_RESET"  # noqa: S105  (a name, not a secret)
     MAGIC_LINK = "MAGIC_LINK"
+    # Sent to the address a portal user wants instead of theirs; its `email` is the new one.
+    EMAIL_CHANGE = "EMAIL_CHANGE"
 
 
 class OneTimeToken(SQLModel, table=True):

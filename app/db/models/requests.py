@@ -21,6 +21,8 @@ class RequestStatus(enum.StrEnum):
     READ = "READ"
     COMPLETED = "COMPLETED"
     DECLINED = "DECLINED"
+    # Withdrawn by the customer while still open.
+    CANCELLED = "CANCELLED"
 
 
 class ServiceRequest(TenantOwned, table=True):
@@ -67,6 +69,7 @@ class ServiceRequest(TenantOwned, table=True):
     decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     decided_by_staff_id: uuid.UUID | None = None
     decline_reason: str | None = Field(default=None, max_length=2000)
+    cancel_reason: str | None = Field(default=None, max_length=2000)
     converted_job_id: uuid.UUID | None = None
     converted_rental_id: uuid.UUID | None = None
 

@@ -32,6 +32,7 @@ class Contractor(LoadedNode):
     time_zone: str = strawberry.field(
         description="The business's IANA time zone (Europe/London): the portal shows times in it."
     )
+    currency: str = strawberry.field(description="ISO 4217 (GBP): what the business charges in.")
 
     @classmethod
     def from_row(cls, row: models.Tenant) -> Contractor:
@@ -41,6 +42,7 @@ class Contractor(LoadedNode):
             slug=row.slug,
             accent_colour=row.accent_colour,
             time_zone=row.time_zone,
+            currency=row.currency,
         )
 
 
@@ -54,6 +56,7 @@ compiled.register(
             "slug": compiled.column("slug"),
             "accentColour": compiled.column("accent_colour"),
             "timeZone": compiled.column("time_zone"),
+            "currency": compiled.column("currency"),
         },
     ),
 )

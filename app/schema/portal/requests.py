@@ -13,7 +13,7 @@ from strawberry import relay
 from app.context import Info
 from app.db import models
 from app.db.models import PortalModule
-from app.resolvers.portal_requests import RequestDraft, submit_request
+from app.resolvers.portal_requests import RequestDraft, cancel_request, submit_request
 from app.schema.permissions import RequiresModule, guarded, module_type
 from app.schema.portal.common import Contractor, contractor_of
 from app.schema.portal.customers import Site, site_of
@@ -27,7 +27,8 @@ RequestKind = strawberry.enum(
 RequestStatus = strawberry.enum(
     models.RequestStatus,
     name="RequestStatus",
-    description="NEW until the office opens it, READ after; COMPLETED or DECLINED when decided.",
+    description="NEW until the office opens it, READ after; COMPLETED or DECLINED when decided;"
+    " CANCELLED when withdrawn by the customer.",
 )
 
 
@@ -48,6 +49,7 @@ class ServiceRequest(LoadedNode):
     notes: str
     preferred_date: date | None
     decline_reason: str | None = strawberry.field(description="Why the office declined it.")
+    cancel_reason: str | None = strawberry.field(description="Why it was withdrawn.")
     created_at: datetime
     row: strawberry.Private[models.ServiceRequest]
 
@@ -65,6 +67,7 @@ class ServiceRequest(LoadedNode):
             notes=row.notes,
             preferred_date=row.preferred_date,
             decline_reason=row.decline_reason,
+            cancel_reason=row.cancel_reason,
             created_at=row.created_at,
             row=row,
         )
@@ -169,3 +172,18 @@ class RequestsMutation:
             preferred_date=input.preferred_date,
         )
         return ServiceRequest.from_row(await submit_request(info.context, draft))
+
+    @strawberry.mutation(
+        description="Withdraws one of your requests while the office has not decided on it"
+        " (NEW or READ), saying why; REQUEST_ALREADY_DECIDED once it has.",
+        extensions=guarded(RequiresModule(PortalModule.REQUESTS)),
+    )
+    async def cancel_request(
+        self, info: Info, request_id: strawberry.ID, reason: str
+    ) -> ServiceRequest:
+        row = await cancel_request(
+            info.context,
+            request_id=uuid_of(request_id, "ServiceRequest", field="requestId"),
+            reason=reason,
+        )
+        return ServiceRequest.from_row(row)
