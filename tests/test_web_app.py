@@ -537,6 +537,11 @@ def test_w3_messages_are_read_written_and_arrive_live(screen: Screen, portal: Po
     page.get_by_label("Your message").fill("x" * 4001)
     page.get_by_role("button", name="Send").click()
     expect(page.get_by_role("alert")).to_contain_text("up to 4000 characters")
+    # What the server refuses is said, and the text stays to be put right.
+    page.get_by_label("Your message").fill("Ring ahead\tplease")
+    page.get_by_role("button", name="Send").click()
+    expect(page.get_by_role("alert")).to_contain_text("no tabs, control characters")
+    expect(page.get_by_label("Your message")).to_have_value("Ring ahead\tplease")
     page.get_by_label("Your message").fill(f"Please ring ahead {marker}\nThe barrier is slow.")
     page.get_by_role("button", name="Send").click()
     mine = shown.locator("li").filter(has_text=f"Please ring ahead {marker}")

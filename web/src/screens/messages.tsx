@@ -183,8 +183,10 @@ export function MessageThread() {
 }
 
 export function messageProblem(body: string): string | undefined {
-  if (!body.trim()) return "Write a message first.";
-  if (body.length > MAX_MESSAGE) return `A message can be up to ${MAX_MESSAGE} characters; this one has ${body.length}.`;
+  // Counted as the server counts: characters, once trimmed.
+  const length = [...body.trim()].length;
+  if (length === 0) return "Write a message first.";
+  if (length > MAX_MESSAGE) return `A message can be up to ${MAX_MESSAGE} characters; this one has ${length}.`;
   return undefined;
 }
 
