@@ -227,7 +227,8 @@ class Screen:
         if menu.is_visible() and menu.get_attribute("aria-expanded") != "true":
             menu.click()
         links = self.page.get_by_role("navigation", name="Portal").get_by_role("link")
-        return [text.strip() for text in links.all_inner_texts()]
+        # Without the unread badge of Messages.
+        return [re.sub(r"\s*\d+\s+unread$", "", text.strip()) for text in links.all_inner_texts()]
 
     def sign_in(self, login: str, password: str = "", *, slug: str = "acme") -> None:
         self.go(f"/portal/{slug}")

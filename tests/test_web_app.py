@@ -6,19 +6,23 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
 import sqlalchemy as sa
 from playwright.sync_api import expect
 from sqlmodel import col
+from strawberry.relay import from_base64
 
 from app.auth.resolve import COOKIE_NAMES
 from app.auth.tokens import Audience
 from app.db.demo import DEMO_PASSWORD
-from app.db.models import Job, JobVisit
+from app.db.models import Job, JobVisit, Tenant
 from app.db.scope import SYSTEM
 from app.db.session import Database, create_engine
+from app.messages.notices import thread_url
+from app.settings import Environment, Settings
 from tests.browser import Portal, Screen, browser, execute, portal, screen
 from tests.databases import run_in_thread
 
@@ -202,7 +206,7 @@ def test_w2_a_screen_opened_signed_out_signs_in_then_shows_it(screen: Screen) ->
 
 def test_w3_a_narrowed_user_sees_only_its_modules(screen: Screen) -> None:
     screen.open(NARROWED)
-    assert screen.nav_links() == ["Home", "Invoices", "Requests", "My profile"]
+    assert screen.nav_links() == ["Home", "Invoices", "Requests", "Messages", "My profile"]
     screen.fits_and_reads()
     for path in ("/portal/quotes", "/portal/jobs", "/portal/contacts", "/portal/certificates"):
         screen.go(path)
@@ -446,3 +450,136 @@ def test_w3_my_profile_changes_my_password(screen: Screen) -> None:
     page.get_by_role("button", name="Change my password").click()
     expect(page.get_by_label("Current password")).to_have_value("")
     expect(page.get_by_role("status")).to_have_text("Your password is changed.")
+
+
+STAFF_WRITER = "manager@acme.example"
+STAFF_SEND = (
+    "mutation($about: ID!, $body: String!) { sendMessage(about: $about, body: $body) { id } }"
+)
+
+
+def _staff(portal: Portal, query: str, token: str | None = None, **variables: object) -> Any:
+    """A staff GraphQL operation over HTTP, as the office's dashboard sends it."""
+    headers = {"authorization": f"Bearer {token}"} if token else {}
+    response = httpx.post(
+        f"{portal.url}/graphql",
+        json={"query": query, "variables": variables},
+        headers=headers,
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert not body.get("errors"), body
+    return body["data"]
+
+
+def _unread(screen: Screen) -> int:
+    """The menu's unread count (0 when it shows no badge)."""
+    badge = screen.page.locator("#nav .badge")
+    if badge.count() == 0:
+        return 0
+    found = re.fullmatch(r"(\d+) unread", " ".join((badge.text_content() or "").split()))
+    assert found, badge.text_content()
+    return int(found.group(1))
+
+
+def _harbour_thread(portal: Portal) -> tuple[str, dict[str, Any]]:
+    """A bearer token of a signed-in office manager, and the demo conversation with Harbour
+    View Hotel as the staff API gives it."""
+    signed = _staff(
+        portal,
+        'mutation($email: String!, $password: String!) { signIn(tenant: "acme",'
+        " email: $email, password: $password, client: MOBILE) { tokens { accessToken } } }",
+        email=STAFF_WRITER,
+        password=DEMO_PASSWORD,
+    )
+    token = signed["signIn"]["tokens"]["accessToken"]
+    threads = _staff(
+        portal,
+        "{ messageThreads(first: 50) { edges { node { id title customer { name } } } } }",
+        token,
+    )
+    [thread] = [
+        edge["node"]
+        for edge in threads["messageThreads"]["edges"]
+        if edge["node"]["customer"]["name"] == "Harbour View Hotel"
+    ]
+    return token, thread
+
+
+def test_w3_messages_are_read_written_and_arrive_live(screen: Screen, portal: Portal) -> None:
+    page = screen.page
+    marker = uuid.uuid4().hex[:8]
+    token, thread = _harbour_thread(portal)
+    # The office writes before the contact signs in: the menu counts it.
+    _staff(portal, STAFF_SEND, token, about=thread["id"], body=f"Gate code is 4{marker}")
+    screen.open(COMPANY)
+    expect(page.locator("#nav .badge")).to_have_text(re.compile(r"^\d+ unread$"))
+    before = _unread(screen)
+    assert before >= 1
+    screen.nav("Messages")
+    screen.heading("Messages")
+    row = page.locator(".rows li").filter(has_text=thread["title"])
+    expect(row).to_contain_text(f"{before} unread")
+    screen.fits_and_reads()
+    row.get_by_role("link", name=thread["title"]).click()
+    screen.heading(thread["title"])
+    shown = page.get_by_role("list", name="Messages")
+    expect(shown.locator("li").filter(has_text=f"Gate code is 4{marker}")).to_contain_text(
+        "Acme Sanitation"
+    )
+    # Opening the conversation read it: the menu's count went down.
+    expect(page.locator("#nav .badge")).to_have_count(0)
+    screen.fits_and_reads()
+    # Nothing written, or too much, is said before anything is sent.
+    page.get_by_role("button", name="Send").click()
+    expect(page.get_by_role("alert")).to_have_text("Write a message first.")
+    page.get_by_label("Your message").fill("x" * 4001)
+    page.get_by_role("button", name="Send").click()
+    expect(page.get_by_role("alert")).to_contain_text("up to 4000 characters")
+    # What the server refuses is said, and the text stays to be put right.
+    page.get_by_label("Your message").fill("Ring ahead\tplease")
+    page.get_by_role("button", name="Send").click()
+    expect(page.get_by_role("alert")).to_contain_text("no tabs, control characters")
+    expect(page.get_by_label("Your message")).to_have_value("Ring ahead\tplease")
+    page.get_by_label("Your message").fill(f"Please ring ahead {marker}\nThe barrier is slow.")
+    page.get_by_role("button", name="Send").click()
+    mine = shown.locator("li").filter(has_text=f"Please ring ahead {marker}")
+    expect(mine).to_contain_text("You ·")
+    expect(mine).to_contain_text("The barrier is slow.")
+    expect(page.get_by_label("Your message")).to_have_value("")
+    # The office answers while the page is open: it shows up without a reload.
+    _staff(portal, STAFF_SEND, token, about=thread["id"], body=f"Noted {marker}, thanks")
+    expect(shown.locator("li").filter(has_text=f"Noted {marker}, thanks")).to_contain_text(
+        "Acme Sanitation"
+    )
+    expect(shown.locator("li").filter(has_text=f"Please ring ahead {marker}")).to_have_count(1)
+    # Seen on the open page, it is read: the menu has no count and the list none either.
+    expect(page.locator("#nav .badge")).to_have_count(0)
+    screen.nav("Messages")
+    screen.heading("Messages")
+    expect(page.locator(".rows li").filter(has_text=thread["title"])).not_to_contain_text("unread")
+    assert _unread(screen) == 0
+
+
+def test_w3_an_emailed_message_link_signs_in_then_opens_the_thread(
+    screen: Screen, portal: Portal
+) -> None:
+    _, thread = _harbour_thread(portal)
+    kind, thread_id = from_base64(thread["id"])
+    assert kind == "MessageThread"
+    settings = Settings(env=Environment.TEST, portal_app_url=f"{portal.url}/portal")
+    link = thread_url(settings, Tenant(slug="acme", name="Acme Sanitation"), uuid.UUID(thread_id))
+    assert link.startswith(f"{portal.url}/portal/acme/messages/")
+    page = screen.page
+    page.goto(link)
+    screen.heading("Sign in")
+    expect(page.locator(".brand-name")).to_have_text("Acme Sanitation")
+    page.get_by_label("Email or username").fill(COMPANY)
+    page.get_by_label("Password").fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    screen.heading(thread["title"])
+    expect(page.get_by_role("list", name="Messages").locator("li").first).to_be_visible()
+    # Signed in already, the same link opens it straight away.
+    page.goto(link)
+    screen.heading(thread["title"])

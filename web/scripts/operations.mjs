@@ -1,5 +1,7 @@
 // Writes src/generated/operations.ts: each operation of frontend-contract/operations by its
 // trusted-document id, `sha256:` and the hex SHA-256 of the file's exact text, with its types.
+// A subscription carries that exact text too: over WebSocket the portal takes a trusted
+// document by its text.
 import { createHash } from "node:crypto";
 import { readdirSync, readFileSync, writeFileSync, mkdirSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -14,6 +16,7 @@ const lines = [
   "export interface Operation<TData, TVariables> {",
   "  readonly name: string;",
   "  readonly id: string;",
+  "  readonly text?: string;",
   "  readonly __types?: [TData, TVariables];",
   "}",
   "",
@@ -27,7 +30,9 @@ for (const file of readdirSync(folder).filter((f) => f.endsWith(".graphql")).sor
   const id = "sha256:" + createHash("sha256").update(text).digest("hex");
   lines.push(
     `export const ${name}: Operation<T.${name}${suffix}, T.${name}${suffix}Variables> = ` +
-      `{ name: "${name}", id: "${id}" };`,
+      `{ name: "${name}", id: "${id}"` +
+      (kind === "subscription" ? `, text: ${JSON.stringify(text.toString("utf8"))}` : "") +
+      " };",
   );
 }
 mkdirSync(join(here, "..", "src", "generated"), { recursive: true });

@@ -5,6 +5,7 @@ import type { PortalModule } from "./generated/graphql";
 import { AcceptInvitationScreen, ResetPasswordScreen, SignIn } from "./screens/auth";
 import { Home } from "./screens/home";
 import { Invoice, Invoices } from "./screens/invoices";
+import { MessageThread, Messages, NoticeLink, UnreadBadge, UnreadProvider } from "./screens/messages";
 import { Contacts, PortalUsers, Profile, Properties } from "./screens/people";
 import { Appointments, Certificates, Job, Jobs, Quote, Quotes } from "./screens/records";
 import { NewRequest, Requests } from "./screens/requests";
@@ -47,7 +48,7 @@ function Shell({ session, children }: { session: Session; children: ReactNode })
     setOpen(false);
   }
   return (
-    <>
+    <UnreadProvider>
       <a className="skip" href="#main">
         Skip to content
       </a>
@@ -71,6 +72,11 @@ function Shell({ session, children }: { session: Session; children: ReactNode })
               </li>
             ))}
             <li>
+              <NavLink to="/messages">
+                Messages <UnreadBadge />
+              </NavLink>
+            </li>
+            <li>
               <NavLink to="/profile">My profile</NavLink>
             </li>
             <li>
@@ -82,7 +88,7 @@ function Shell({ session, children }: { session: Session; children: ReactNode })
         </nav>
       </header>
       <main id="main">{children}</main>
-    </>
+    </UnreadProvider>
   );
 }
 
@@ -136,7 +142,7 @@ function Routed() {
         <Route path="/reset-password" element={<ResetPasswordScreen />} />
         <Route path="/:slug/accept-invitation" element={<AcceptInvitationScreen />} />
         {/* A screen's own address signs in first, then opens that screen. */}
-        {["profile", ...SCREENS.flatMap((s) => [s.path, ...(s.more ?? []).map((m) => m.path)])].map((path) => (
+        {["profile", "messages", "messages/:id", ":slug/messages/*", ...SCREENS.flatMap((s) => [s.path, ...(s.more ?? []).map((m) => m.path)])].map((path) => (
           <Route key={path} path={`/${path}`} element={<SignIn stay />} />
         ))}
         <Route path="/:slug" element={<SignIn />} />
@@ -156,6 +162,9 @@ function Routed() {
             <Routes>
               <Route path="/" element={<Home />} />
               <Route path="/profile" element={<Profile />} />
+              <Route path="/messages" element={<Messages />} />
+              <Route path="/messages/:id" element={<MessageThread />} />
+              <Route path="/:slug/messages/*" element={<NoticeLink />} />
               {shown.map((screen) => (
                 <Route key={screen.path} path={`/${screen.path}`} element={screen.element} />
               ))}

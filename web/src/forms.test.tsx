@@ -7,6 +7,7 @@ import { MemoryRouter, Route, Routes } from "react-router-dom";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { applyAccent, contrast, day, minorUnits, money } from "./format";
 import { AcceptInvitationScreen, ResetPasswordScreen, SignIn, passwordProblem } from "./screens/auth";
+import { MAX_MESSAGE, messageProblem } from "./screens/messages";
 import { amountProblem } from "./screens/pay";
 import { requestProblem } from "./screens/requests";
 import { SessionProvider } from "./session";
@@ -149,6 +150,14 @@ describe("checks", () => {
     );
     expect(requestProblem("QUOTE", { ...form, siteId: "s" })).toBe("Describe what you need.");
     expect(requestProblem("JOB", { ...form, siteId: "s", description: "Fix" })).toBeUndefined();
+  });
+
+  it("sends a message only with some text and within the server's limit", () => {
+    expect(messageProblem(" \n ")).toBe("Write a message first.");
+    expect(messageProblem(` ${"😀".repeat(MAX_MESSAGE)} `)).toBeUndefined();
+    expect(messageProblem("x".repeat(MAX_MESSAGE + 1))).toBe("A message can be up to 4000 characters; this one has 4001.");
+    expect(messageProblem("Line one\nLine two")).toBeUndefined();
+    expect(messageProblem("x".repeat(MAX_MESSAGE))).toBeUndefined();
   });
 
   it("keeps the accent colour readable", () => {
