@@ -138,7 +138,7 @@ async def test_e4_the_request_form_offers_the_company_site_of_a_new_customer(
 async def test_s2_the_migration_gives_each_customer_without_a_site_its_company_site_once(
     database_url: str,
 ) -> None:
-    await asyncio.to_thread(migrate.downgrade, database_url, "0007")
+    await asyncio.to_thread(migrate.downgrade, database_url, "0008_messages")
     db = Database(create_engine(database_url))
     tenant = Tenant(slug="old", name="Old Times")
     siteless = Customer(tenant_id=tenant.id, name="Siteless", portal_identifier="siteless")
@@ -153,7 +153,7 @@ async def test_s2_the_migration_gives_each_customer_without_a_site_its_company_s
         )
     await db.dispose()
     await asyncio.to_thread(migrate.upgrade, database_url)
-    await asyncio.to_thread(migrate.downgrade, database_url, "0007")
+    await asyncio.to_thread(migrate.downgrade, database_url, "0008_messages")
     await asyncio.to_thread(migrate.upgrade, database_url)
     db = Database(create_engine(database_url))
     try:

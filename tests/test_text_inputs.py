@@ -22,6 +22,8 @@ from sqlmodel import SQLModel, col
 from app.db.models import (
     Contact,
     Customer,
+    Invoice,
+    InvoiceStatus,
     OutboxEmail,
     PortalAccount,
     RequestableItem,
@@ -154,7 +156,17 @@ SITE_TEXTS = {
     "uprn": "100062198765",
 }
 CONTACT_TEXTS = {"name": "Cleo Contact", "email": "cleo@harbourview.example", "phone": "023 9200"}
+SEND_MESSAGE = (
+    "mutation ($about: ID!, $body: String!) { sendMessage(about: $about, body: $body) { id } }"
+)
+MESSAGE_TEXTS = {"body": "The boiler is booked.\nSee you on Monday."}
 CASES: dict[str, Case] = {
+    "staff.sendMessage": Case(
+        STAFF, SEND_MESSAGE, _ids("about"), MESSAGE_TEXTS, multiline=frozenset({"body"})
+    ),
+    "portal.sendMessage": Case(
+        PORTAL, SEND_MESSAGE, _ids("about"), MESSAGE_TEXTS, multiline=frozenset({"body"})
+    ),
     "staff.createCustomer": Case(
         STAFF,
         "mutation ($input: CustomerInput!) { createCustomer(input: $input) { id } }",
@@ -417,6 +429,12 @@ async def demo(demo_db: Database, demo_database_url: str, demo_client: httpx.Asy
         )
         .limit(1),
     )
+    invoice = await one_row(
+        db,
+        sa.select(Invoice)
+        .where(col(Invoice.customer_id) == harbour.id, col(Invoice.status) == InvoiceStatus.UNPAID)
+        .limit(1),
+    )
     return Demo(
         db=db,
         client=demo_client,
@@ -433,6 +451,7 @@ async def demo(demo_db: Database, demo_database_url: str, demo_client: httpx.Asy
             "serviceId": gid("RequestableItem", delivery.id),
             "request": gid("ServiceRequest", request.id),
             "requestId": gid("ServiceRequest", request.id),
+            "about": gid("Invoice", invoice.id),
         },
     )
 
