@@ -450,82 +450,61 @@ class _QueryCompiler:
             .subquery(f"page{form.type_name}")
         )
         within = page.c.rn <= size
-        connection = self._children(kind, top.nodes)
+
+        def edges(planned: Any) -> sa.ColumnElement[Any]:
+            edge = get_named_type(planned.definition.type)
+            assert isinstance(edge, GraphQLObjectType)
+            node_type = get_named_type(edge.fields["node"].type)
+            assert isinstance(node_type, GraphQLObjectType)
+            each = self._fixed(
+                edge,
+                planned.nodes,
+                {
+                    "cursor": lambda _planned: page.c.cursor,
+                    "node": lambda node: self._object(node_type, node.nodes, page.c, source),
+                },
+            )
+            listed = sa.func.json_agg(aggregate_order_by(each, page.c.rn))
+            return sa.func.coalesce(listed.filter(within), sa.text("'[]'::json"))
+
+        def page_info(planned: Any) -> sa.ColumnElement[Any]:
+            info = get_named_type(planned.definition.type)
+            assert isinstance(info, GraphQLObjectType)
+            last = sa.func.array_agg(aggregate_order_by(page.c.cursor, page.c.rn.desc()))
+            return self._fixed(
+                info,
+                planned.nodes,
+                {
+                    "hasNextPage": lambda _planned: sa.func.count() > size,
+                    "endCursor": lambda _planned: sa.type_coerce(
+                        last.filter(within), ARRAY(sa.Text)
+                    )[1],
+                },
+            )
+
+        value = self._fixed(kind, top.nodes, {"edges": edges, "pageInfo": page_info})
+        return sa.select(value).select_from(page).scalar_subquery()
+
+    def _fixed(
+        self,
+        kind: GraphQLObjectType,
+        nodes: list[FieldNode],
+        values: Mapping[str, Callable[[Any], sa.ColumnElement[Any]]],
+    ) -> sa.ColumnElement[Any]:
+        """`json_build_object` of the fields asked of a type the statement writes itself (a
+        connection, its edges, its page info): each from `values`, by field name."""
         pairs: list[Any] = []
-        for planned in connection.fields:
-            name = planned.nodes[0].name.value if planned.definition else "__typename"
-            pairs.append(_key(planned.key))
+        for planned in self._children(kind, nodes).fields:
             if planned.conditional:
                 raise _Uncompilable("a conditional field")
-            if name == "__typename":
+            pairs.append(_key(planned.key))
+            if planned.definition is None:
                 pairs.append(sa.literal(kind.name))
-            elif name == "edges":
-                assert planned.definition is not None
-                edge = get_named_type(planned.definition.type)
-                assert isinstance(edge, GraphQLObjectType)
-                node_type = get_named_type(edge.fields["node"].type)
-                assert isinstance(node_type, GraphQLObjectType)
-                edges = self._edges(edge, node_type, planned.nodes, page.c, source)
-                listed = sa.func.json_agg(aggregate_order_by(edges, page.c.rn))
-                pairs.append(sa.func.coalesce(listed.filter(within), sa.text("'[]'::json")))
-            elif name == "pageInfo":
-                assert planned.definition is not None
-                info = get_named_type(planned.definition.type)
-                assert isinstance(info, GraphQLObjectType)
-                pairs.append(self._page_info(info, planned.nodes, page.c, size, within))
-            else:
-                raise _Uncompilable(f"connection field {name}")
-        return sa.select(sa.func.json_build_object(*pairs)).select_from(page).scalar_subquery()
-
-    def _edges(
-        self,
-        edge: GraphQLObjectType,
-        node_type: GraphQLObjectType,
-        nodes: list[FieldNode],
-        row: Any,
-        source: Source,
-    ) -> sa.ColumnElement[Any]:
-        selection = self._children(edge, nodes)
-        pairs: list[Any] = []
-        for planned in selection.fields:
-            name = planned.nodes[0].name.value if planned.definition else "__typename"
-            if planned.conditional:
-                raise _Uncompilable("a conditional field")
-            pairs.append(_key(planned.key))
-            if name == "__typename":
-                pairs.append(sa.literal(edge.name))
-            elif name == "cursor":
-                pairs.append(row.cursor)
-            elif name == "node":
-                pairs.append(self._object(node_type, planned.nodes, row, source))
-            else:
-                raise _Uncompilable(f"edge field {name}")
-        return sa.func.json_build_object(*pairs)
-
-    def _page_info(
-        self,
-        info: GraphQLObjectType,
-        nodes: list[FieldNode],
-        row: Any,
-        size: Any,
-        within: sa.ColumnElement[bool],
-    ) -> sa.ColumnElement[Any]:
-        selection = self._children(info, nodes)
-        pairs: list[Any] = []
-        for planned in selection.fields:
-            name = planned.nodes[0].name.value if planned.definition else "__typename"
-            if planned.conditional:
-                raise _Uncompilable("a conditional field")
-            pairs.append(_key(planned.key))
-            if name == "__typename":
-                pairs.append(sa.literal(info.name))
-            elif name == "hasNextPage":
-                pairs.append(sa.func.count() > size)
-            elif name == "endCursor":
-                last = sa.func.array_agg(aggregate_order_by(row.cursor, row.rn.desc()))
-                pairs.append(sa.type_coerce(last.filter(within), ARRAY(sa.Text))[1])
-            else:
-                raise _Uncompilable(f"pageInfo field {name}")
+                continue
+            value = values.get(planned.nodes[0].name.value)
+            if value is None:
+                raise _Uncompilable(f"{kind.name}.{planned.nodes[0].name.value}")
+            pairs.append(value(planned))
         return sa.func.json_build_object(*pairs)
 
     def _node(self, top: Any) -> tuple[sa.ColumnElement[Any], frozenset[str]]:
