@@ -219,7 +219,7 @@ class Screen:
         menu = self.page.get_by_role("button", name="Menu")
         if menu.is_visible() and menu.get_attribute("aria-expanded") != "true":
             menu.click()
-        self.page.get_by_role("button", name="Sign out").click()
+        self.page.get_by_role("button", name="Sign out", exact=True).click()
         self.heading("Sign in")
 
     def nav_links(self) -> list[str]:

@@ -2,7 +2,7 @@ import { useState } from "react";
 import type { ReactNode } from "react";
 import { BrowserRouter, Link, NavLink, Navigate, Route, Routes, useLocation } from "react-router-dom";
 import type { PortalModule } from "./generated/graphql";
-import { AcceptInvitationScreen, ResetPasswordScreen, SignIn } from "./screens/auth";
+import { AcceptInvitationScreen, ConfirmEmailScreen, ResetPasswordScreen, SignIn } from "./screens/auth";
 import { Home } from "./screens/home";
 import { Invoice, Invoices } from "./screens/invoices";
 import { MessageThread, Messages, NoticeLink, UnreadBadge, UnreadProvider } from "./screens/messages";
@@ -140,6 +140,7 @@ function Routed() {
     return (
       <Routes>
         <Route path="/reset-password" element={<ResetPasswordScreen />} />
+      <Route path="/confirm-email" element={<ConfirmEmailScreen />} />
         <Route path="/:slug/accept-invitation" element={<AcceptInvitationScreen />} />
         {/* A screen's own address signs in first, then opens that screen. */}
         {["profile", "messages", "messages/:id", ":slug/messages/*", ...SCREENS.flatMap((s) => [s.path, ...(s.more ?? []).map((m) => m.path)])].map((path) => (
@@ -154,6 +155,7 @@ function Routed() {
   return (
     <Routes>
       <Route path="/reset-password" element={<ResetPasswordScreen />} />
+      <Route path="/confirm-email" element={<ConfirmEmailScreen />} />
       <Route path="/:slug/accept-invitation" element={<AcceptInvitationScreen />} />
       <Route
         path="*"

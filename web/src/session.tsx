@@ -3,7 +3,7 @@ import { createContext, useCallback, useContext, useEffect, useMemo, useState } 
 import type { ReactNode } from "react";
 import { ApiError, onSessionError, run } from "./api";
 import { applyAccent, setTimeZones } from "./format";
-import { Home, SignOut, Viewer } from "./generated/operations";
+import { Home, SignOut, SignOutEverywhere, Viewer } from "./generated/operations";
 import type { HomeQuery, PortalModule } from "./generated/graphql";
 
 export type Customer = HomeQuery["customers"][number];
@@ -24,7 +24,7 @@ type State =
 interface SessionContext {
   state: State;
   refresh: () => Promise<void>;
-  signOut: () => Promise<void>;
+  signOut: (everywhere?: boolean) => Promise<void>;
 }
 
 const Context = createContext<SessionContext | null>(null);
@@ -73,9 +73,10 @@ export function SessionProvider({ children }: { children: ReactNode }) {
     }
   }, []);
 
-  const signOut = useCallback(async () => {
+  // Everywhere: every session of the account ends, this one included.
+  const signOut = useCallback(async (everywhere = false) => {
     try {
-      await run(SignOut, {}, { quiet: true });
+      await (everywhere ? run(SignOutEverywhere, {}, { quiet: true }) : run(SignOut, {}, { quiet: true }));
     } finally {
       setState({ kind: "signed-out" });
     }

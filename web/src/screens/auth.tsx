@@ -7,6 +7,7 @@ import { applyAccent } from "../format";
 import {
   AcceptInvitation,
   Branding,
+  ConfirmEmailChange,
   RequestMagicLink,
   RequestPasswordReset,
   ResetPassword,
@@ -199,6 +200,8 @@ const TOKEN_ERRORS: Record<string, string> = {
   INVALID_TOKEN: "This link has expired or was used already. Ask for a new one.",
   PASSWORD_TOO_WEAK: "Choose a longer password, one that is not easy to guess.",
   USERNAME_TAKEN: "That username is taken: choose another.",
+  EMAIL_TAKEN: "Another account already signs in with that address, so yours stays as it was.",
+  RATE_LIMITED: "Too many tries from here. Wait a few minutes and try again.",
 };
 
 function explained(error: ApiError | undefined): ApiError | undefined {
@@ -291,6 +294,57 @@ export function ResetPasswordScreen() {
             Save the new password
           </button>
         </form>
+      )}
+    </AuthLayout>
+  );
+}
+
+// A link is used once: a screen mounted twice (as in development) must not spend it twice.
+const confirming = new Map<string, Promise<unknown>>();
+
+export function ConfirmEmailScreen() {
+  const [search] = useSearchParams();
+  const token = search.get("token") ?? "";
+  const { state, refresh } = useSession();
+  const [outcome, setOutcome] = useState<{ done: boolean; error?: ApiError }>();
+  useEffect(() => {
+    if (!token) return;
+    let current = true;
+    const pending = confirming.get(token) ?? run(ConfirmEmailChange, { token }, { quiet: true });
+    confirming.set(token, pending);
+    pending.then(
+      () => {
+        if (!current) return;
+        setOutcome({ done: true });
+        void refresh();
+      },
+      (failure: unknown) =>
+        current && setOutcome({ done: false, error: failure instanceof ApiError ? failure : new ApiError("INTERNAL_ERROR", String(failure)) }),
+    );
+    return () => {
+      current = false;
+    };
+  }, [token, refresh]);
+  const next = state.kind === "signed-in" ? "Go to my profile" : "Sign in with it";
+  return (
+    <AuthLayout title="Confirm your new email address">
+      {!token ? (
+        <p role="alert" className="form-error">
+          This link is incomplete. Open it again from your email.
+        </p>
+      ) : !outcome ? (
+        <p role="status" className="muted">
+          Confirming…
+        </p>
+      ) : outcome.done ? (
+        <p role="status" className="notice">
+          Your email address is changed. <Link to={state.kind === "signed-in" ? "/profile" : "/"}>{next}</Link>.
+        </p>
+      ) : (
+        <>
+          <FormError error={explained(outcome.error)} />
+          <p>Your email address has not changed.</p>
+        </>
       )}
     </AuthLayout>
   );

@@ -13,14 +13,16 @@ import {
   PortalUsers as PortalUsersOperation,
   Properties as PropertiesOperation,
   RemovePortalUser,
+  RequestEmailChange,
   ResendPortalUserInvitation,
   SetContactPortalAccess,
   SetPortalUserModules,
   UpdateContact,
+  UpdateProfile,
 } from "../generated/operations";
 import type { PortalModule } from "../generated/graphql";
 import { Paged } from "../lists";
-import { allows, useSignedIn } from "../session";
+import { allows, useSession, useSignedIn } from "../session";
 import { Field, FormError, Page } from "../ui";
 import { passwordProblem } from "./auth";
 import { words } from "../format";
@@ -415,6 +417,106 @@ function UserForm({ onDone }: { onDone: () => void }) {
   );
 }
 
+const PROFILE_ERRORS: Record<string, string> = {
+  INVALID_CREDENTIALS: "Your current password is not right.",
+  USERNAME_TAKEN: "That username is taken: choose another.",
+  RATE_LIMITED: "Too many tries. Wait a few minutes and try again.",
+};
+
+function explained(error: ApiError | undefined): ApiError | undefined {
+  return error && new ApiError(error.code, PROFILE_ERRORS[error.code] ?? error.message);
+}
+
+function NameAndUsername() {
+  const session = useSignedIn();
+  const { refresh } = useSession();
+  const [name, setName] = useState(session.viewer.name);
+  const [username, setUsername] = useState("");
+  const [invalid, setInvalid] = useState<string>();
+  const { error, busy, done, act } = useAction();
+  async function submit(event: FormEvent) {
+    event.preventDefault();
+    const problem = !name.trim() ? "Enter your name." : username.includes("@") ? "A username cannot hold @." : undefined;
+    setInvalid(problem);
+    if (problem) return;
+    const chosen = username.trim();
+    const changed = chosen ? "Your name and username are saved." : "Your name is saved.";
+    if (await act(() => run(UpdateProfile, { name: name.trim(), username: chosen || null }), changed)) {
+      setUsername("");
+      await refresh();
+    }
+  }
+  return (
+    <form onSubmit={submit} noValidate>
+      <h2>My name and username</h2>
+      <Field label="Your name">{(id) => <input id={id} autoComplete="name" value={name} onChange={(e) => setName(e.target.value)} />}</Field>
+      <Field label="New username" hint="You can sign in with it instead of your email address. Leave it empty to keep yours.">
+        {(id) => <input id={id} autoComplete="username" value={username} onChange={(e) => setUsername(e.target.value)} />}
+      </Field>
+      {invalid ? <p role="alert" className="form-error">{invalid}</p> : null}
+      <FormError error={invalid ? undefined : explained(error)} />
+      <Notice text={done} />
+      <button type="submit" className="primary" disabled={busy}>
+        Save my name and username
+      </button>
+    </form>
+  );
+}
+
+function EmailChange() {
+  const [email, setEmail] = useState("");
+  const [password, setPassword] = useState("");
+  const [invalid, setInvalid] = useState<string>();
+  const { error, busy, done, act } = useAction();
+  async function submit(event: FormEvent) {
+    event.preventDefault();
+    const chosen = email.trim();
+    const problem = !EMAIL.test(chosen) ? "Enter the new email address." : !password ? "Enter your current password." : undefined;
+    setInvalid(problem);
+    if (problem) return;
+    const sent = `We sent a link to ${chosen}. Open it to confirm; until then you keep signing in with your current address.`;
+    if (await act(() => run(RequestEmailChange, { newEmail: chosen, currentPassword: password }), sent)) {
+      setEmail("");
+      setPassword("");
+    }
+  }
+  return (
+    <form onSubmit={submit} noValidate>
+      <h2>Change my email address</h2>
+      <Field label="New email address">{(id) => <input id={id} type="email" autoComplete="email" value={email} onChange={(e) => setEmail(e.target.value)} />}</Field>
+      <Field label="Your password">{(id) => <input id={id} type="password" autoComplete="current-password" value={password} onChange={(e) => setPassword(e.target.value)} />}</Field>
+      {invalid ? <p role="alert" className="form-error">{invalid}</p> : null}
+      <FormError error={invalid ? undefined : explained(error)} />
+      <Notice text={done} />
+      <button type="submit" className="primary" disabled={busy}>
+        Email me a confirmation link
+      </button>
+    </form>
+  );
+}
+
+function SignOutEverywhere() {
+  const { signOut } = useSession();
+  const [busy, setBusy] = useState(false);
+  return (
+    <div>
+      <h2>Sign out everywhere</h2>
+      <p>Ends your sessions on every device and browser, this one included.</p>
+      <button
+        type="button"
+        className="secondary"
+        disabled={busy}
+        onClick={() => {
+          setBusy(true);
+          void signOut(true);
+        }}
+      >
+        Sign out everywhere
+      </button>
+    </div>
+  );
+}
+
 export function Profile() {
   const session = useSignedIn();
   const [current, setCurrent] = useState("");
@@ -433,7 +535,6 @@ export function Profile() {
       setRepeated("");
     }
   }
-  const shown = error?.code === "INVALID_CREDENTIALS" ? new ApiError(error.code, "Your current password is not right.") : error;
   return (
     <Page title="My profile">
       <dl className="facts">
@@ -448,12 +549,15 @@ export function Profile() {
         <Field label="New password">{(id) => <input id={id} type="password" autoComplete="new-password" value={password} onChange={(e) => setPassword(e.target.value)} />}</Field>
         <Field label="Repeat the new password">{(id) => <input id={id} type="password" autoComplete="new-password" value={repeated} onChange={(e) => setRepeated(e.target.value)} />}</Field>
         {invalid ? <p role="alert" className="form-error">{invalid}</p> : null}
-        <FormError error={shown} />
+        <FormError error={invalid ? undefined : explained(error)} />
         <Notice text={done} />
         <button type="submit" className="primary" disabled={busy}>
           Change my password
         </button>
       </form>
+      <NameAndUsername />
+      <EmailChange />
+      <SignOutEverywhere />
     </Page>
   );
 }

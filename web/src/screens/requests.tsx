@@ -6,6 +6,7 @@ import { ApiError, run, useQuery } from "../api";
 import { day, moment, words } from "../format";
 import { ContractorFilter } from "../filters";
 import {
+  CancelRequest,
   NewRequestForm,
   RequestWork,
   Requests as RequestsOperation,
@@ -14,8 +15,61 @@ import {
 import { Paged } from "../lists";
 import { Field, FormError, Loaded, Page } from "../ui";
 
+const OPEN = new Set(["NEW", "READ"]);
+
+interface Cancelled {
+  status: string;
+  cancelReason?: string | null;
+}
+
+// Withdraws a request the office has not decided on yet, with the customer's reason.
+function Cancel({ id, number, onCancelled }: { id: string; number: string; onCancelled: (cancelled: Cancelled) => void }) {
+  const [open, setOpen] = useState(false);
+  const [reason, setReason] = useState("");
+  const [invalid, setInvalid] = useState<string>();
+  const [error, setError] = useState<ApiError>();
+  const [busy, setBusy] = useState(false);
+  if (!open)
+    return (
+      <span>
+        <button type="button" className="secondary" aria-label={`Cancel request ${number}`} onClick={() => setOpen(true)}>
+          Cancel
+        </button>
+      </span>
+    );
+  async function submit(event: FormEvent) {
+    event.preventDefault();
+    const problem = reason.trim() ? undefined : "Say why you are cancelling.";
+    setInvalid(problem);
+    if (problem) return;
+    setBusy(true);
+    setError(undefined);
+    try {
+      const { cancelRequest } = await run(CancelRequest, { requestId: id, reason: reason.trim() });
+      onCancelled(cancelRequest);
+    } catch (failure) {
+      setError(failure as ApiError);
+      setBusy(false);
+    }
+  }
+  return (
+    <form onSubmit={submit} noValidate className="panel">
+      <Field label={`Why are you cancelling request ${number}?`}>{(fieldId) => <textarea id={fieldId} value={reason} onChange={(e) => setReason(e.target.value)} rows={3} />}</Field>
+      {invalid ? <p role="alert" className="form-error">{invalid}</p> : null}
+      <FormError error={error} />
+      <button type="submit" className="primary" disabled={busy}>
+        Cancel the request
+      </button>{" "}
+      <button type="button" className="secondary" onClick={() => setOpen(false)}>
+        Keep it
+      </button>
+    </form>
+  );
+}
+
 export function Requests() {
   const [contractor, setContractor] = useState<string | null>(null);
+  const [cancelled, setCancelled] = useState<Record<string, Cancelled>>({});
   return (
     <Page title="Requests">
       <p>
@@ -27,7 +81,7 @@ export function Requests() {
       <Paged operation={RequestsOperation} variables={{ contractor }} pick={(d) => d.requests} empty="You have not made any requests yet.">
         {(requests) => (
           <ul className="rows">
-            {requests.map((request) => (
+            {requests.map((shown) => ({ ...shown, ...cancelled[shown.id] })).map((request) => (
               <li key={request.id}>
                 <span>
                   Request {request.number} · {[request.productName, request.serviceName].filter(Boolean).join(", ") || words(request.kind)}
@@ -39,6 +93,10 @@ export function Requests() {
                   {request.poNumber ? ` · PO ${request.poNumber}` : ""}
                 </span>
                 {request.declineReason ? <span>Declined: {request.declineReason}</span> : null}
+                {request.cancelReason ? <span>Cancelled: {request.cancelReason}</span> : null}
+                {OPEN.has(request.status) ? (
+                  <Cancel id={request.id} number={String(request.number)} onCancelled={(done) => setCancelled({ ...cancelled, [request.id]: done })} />
+                ) : null}
               </li>
             ))}
           </ul>
