@@ -11,6 +11,7 @@ import json
 import os
 import re
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -277,3 +278,24 @@ def screen(request: pytest.FixtureRequest, browser: Browser, portal: Portal) -> 
     for body in sent.bodies:
         assert "query" not in body, body
         assert body.get("documentId") in trusted, body
+
+
+# The demo's company contact at Harbour View Hotel, a customer of Acme.
+COMPANY = "facilities@harbourview.example"
+
+
+def invite(screen: Screen, portal: Portal) -> tuple[str, str]:
+    """The company contact adds a contact with portal access: its address and the link."""
+    page = screen.page
+    screen.open(COMPANY, "Contacts")
+    screen.fits_and_reads()
+    page.get_by_role("button", name="Add a contact").click()
+    email = f"new.{uuid.uuid4().hex[:8]}@harbourview.example"
+    page.get_by_label("Name", exact=True).fill("Nia Newcomer")
+    page.get_by_label("Email", exact=True).fill(email)
+    page.get_by_label("Invite them to the portal").check()
+    already = len(portal.smtp.inbox.messages)
+    page.get_by_role("button", name="Add the contact").click()
+    return email, portal.link_in(
+        portal.email_to(email, after=already), "/portal/acme/accept-invitation"
+    )
