@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import uuid
 from collections import Counter
@@ -464,15 +463,6 @@ def _connection_key(viewer: Viewer) -> tuple[str, uuid.UUID]:
     return ("portal", viewer.account_id)
 
 
-@functools.cache
-def _schemas(production: bool) -> tuple[GatewaySchema, GatewaySchema, TrustedDocuments]:
-    """Both schemas and the portal's trusted documents, built once per process: they depend on
-    nothing but the code, the contract and whether this is production. Each trusted document
-    is parsed, validated and costed here, once; one that cannot run stops the start."""
-    portal = portal_schema(production=production)
-    return staff_schema(production=production), portal, TrustedDocuments.load(portal)
-
-
 def create_app(settings: Settings | None = None, *, db: Database | None = None) -> Starlette:
     settings = settings or get_settings()
     database = db or Database(
@@ -488,9 +478,8 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     payments = Payments(database, settings, live=live)
     watch_connections(database)
 
-    staff_graphql, portal_graphql, trusted = _schemas(production)
     staff = GraphQLEndpoint(
-        staff_graphql,
+        staff_schema(production=production),
         db=database,
         settings=settings,
         audience=Audience.STAFF,
@@ -498,6 +487,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         payments=payments,
         live=live,
     )
+    portal_graphql = portal_schema(production=production)
     portal = GraphQLEndpoint(
         portal_graphql,
         db=database,
@@ -505,7 +495,8 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         audience=Audience.PORTAL,
         rate_limiter=rate_limiter,
         payments=payments,
-        trusted_documents=trusted,
+        # Parsed, validated and costed here, once; one that cannot run stops the start.
+        trusted_documents=TrustedDocuments.load(portal_graphql),
         live=live,
     )
 
