@@ -241,7 +241,14 @@ def _rows(result: sa.CursorResult[Any]) -> list[Sequence[Any]]:
 
 
 # What asyncpg raises when the server has dropped the connection it was using.
-_DROPPED = (asyncpg.exceptions.ConnectionDoesNotExistError, asyncpg.InterfaceError, OSError)
+_DROPPED = (
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.InterfaceError,
+    OSError,
+)
 
 
 class _SharedSession(AsyncSession):
