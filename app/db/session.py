@@ -247,6 +247,8 @@ _DROPPED = (
     asyncpg.exceptions.CrashShutdownError,
     asyncpg.exceptions.CannotConnectNowError,
     asyncpg.InterfaceError,
+    # A connection the server dropped mid-protocol, found in a state it cannot leave.
+    asyncpg.exceptions.InternalClientError,
     OSError,
 )
 
